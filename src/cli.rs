@@ -1,0 +1,93 @@
+//! The command line. integratord's invocation is recognised first and parsed by hand (its argv
+//! would be rejected by any strict parser); everything an admin types goes through clap.
+
+use crate::runtime;
+use crate::wazuh::home;
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "wazuh-misp", version, about = "Enrich Wazuh alerts with MISP threat intelligence")]
+pub struct Cli {
+    /// The Wazuh manager's home [env: WAZUH_HOME] [default: /var/ossec]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub wazuh_home: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Process one alert exactly as integratord runs the integration
+    /// (ALERT_FILE [api_key hook_url debug options timeout retries ...])
+    Run {
+        #[arg(value_name = "ALERT_FILE")]
+        alert_file: OsString,
+        /// integratord's further positional arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        rest: Vec<OsString>,
+    },
+    /// Run the pipeline over a JSON-lines alerts file and show what would be sent
+    Test {
+        /// Alerts file, or - for standard input [default: <wazuh-home>/logs/alerts/alerts.json]
+        #[arg(long, value_name = "FILE")]
+        alerts: Option<PathBuf>,
+        /// Really send the events to analysisd
+        #[arg(long)]
+        send: bool,
+        /// One JSON object per alert, then a summary object
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn main() -> i32 {
+    install_panic_hook();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let exe = home::current_executable();
+    if runtime::started_by_integratord(args.first().map(OsString::as_os_str), exe.as_deref()) {
+        let home = runtime::integratord_home(exe.as_deref());
+        return runtime::run(&home, args.get(1..).unwrap_or_default());
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { runtime::EXIT_USAGE } else { 0 };
+        }
+    };
+    let home = home::resolve(cli.wazuh_home.as_deref());
+    match cli.command {
+        Command::Run { alert_file, rest } => {
+            let mut args = vec![alert_file];
+            args.extend(rest);
+            runtime::run(&home, &args)
+        }
+        Command::Test { alerts, send, json } => {
+            let opts = runtime::testmode::Options { alerts, send, json };
+            report(runtime::testmode::run(&home, &opts))
+        }
+    }
+}
+
+fn report(result: anyhow::Result<i32>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wazuh-misp: {e:#}");
+            1
+        }
+    }
+}
+
+/// A panic message could quote data (even the key): print only where it happened.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        println!("custom-misp: internal error at {at}; please report it");
+    }));
+}

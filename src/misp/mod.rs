@@ -1,0 +1,10 @@
+//! The MISP side: an HTTP client that speaks MISP's REST conventions within a deadline, the
+//! attribute search (request, response, and re-checking each answer), and the fixed list of
+//! error kinds the rest of the program reports.
+
+pub mod client;
+pub mod error;
+pub mod search;
+
+pub use client::MispClient;
+pub use error::{ErrorKind, MispError};

@@ -1,0 +1,466 @@
+//! The settings file `<wazuh-home>/etc/custom-misp.json`: its schema (version 1), the safe
+//! defaults, the permission check, and how integratord's own `<api_key>`, `<hook_url>` and
+//! `<options>` override it. The runtime is lenient (unknown keys are reported, never fatal) so an
+//! older copy on a cluster worker keeps working with a newer master's file.
+
+use crate::ioc::{Cidr, IocKind};
+use crate::runtime::fieldmap::FieldRule;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Relative to the Wazuh home.
+pub const SETTINGS_PATH: &str = "etc/custom-misp.json";
+pub const SCHEMA_VERSION: u64 = 1;
+/// Bits that must be clear: group write/exec and anything for others (the file holds the key).
+const FORBIDDEN_MODE_BITS: u32 = 0o037;
+const MAX_SETTINGS_BYTES: u64 = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub version: u64,
+    pub misp: MispSettings,
+    pub lookup: LookupSettings,
+    pub allowlist: Allowlist,
+    /// Replaces the built-in field map (`templates/field-map.json`) when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_map: Option<Vec<FieldRule>>,
+    /// What the installer chose, so that a reinstall reproduces the same files.
+    pub install: InstallChoices,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            version: SCHEMA_VERSION,
+            misp: MispSettings::default(),
+            lookup: LookupSettings::default(),
+            allowlist: Allowlist::default(),
+            field_map: None,
+            install: InstallChoices::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MispSettings {
+    pub url: Option<String>,
+    pub api_key: Option<ApiKey>,
+    pub verify_tls: bool,
+    /// PEM bundle trusted instead of the bundled Mozilla roots (a private CA, or the system
+    /// bundle `/etc/ssl/certs/ca-certificates.crt`).
+    pub ca_file: Option<PathBuf>,
+    pub connect_timeout_ms: u64,
+    /// The whole request, from connect to the last byte of the body.
+    pub timeout_ms: u64,
+}
+
+impl Default for MispSettings {
+    fn default() -> Self {
+        MispSettings {
+            url: None,
+            api_key: None,
+            verify_tls: true,
+            ca_file: None,
+            connect_timeout_ms: 2_000,
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LookupSettings {
+    pub kinds: Vec<IocKind>,
+    /// Only attributes flagged for detection (`to_ids`) match.
+    pub to_ids: bool,
+    /// Only attributes of published events match.
+    pub published: bool,
+    pub enforce_warninglist: bool,
+    /// Matches reported per alert (one event each).
+    pub max_events: usize,
+    /// Attributes MISP may return per request.
+    pub limit: u32,
+}
+
+impl Default for LookupSettings {
+    fn default() -> Self {
+        LookupSettings {
+            kinds: IocKind::ALL.to_vec(),
+            to_ids: true,
+            published: true,
+            enforce_warninglist: true,
+            max_events: 10,
+            limit: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Allowlist {
+    pub cidrs: Vec<Cidr>,
+    /// Each entry also covers its subdomains.
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InstallChoices {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
+    pub groups: Vec<String>,
+    pub rule_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_id_base: Option<u32>,
+    pub sample_rule: bool,
+}
+
+/// The MISP API key. It has no `Display`, and its `Debug` is masked, so it cannot end up in a
+/// log line or an error message by accident.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// MISP's own format: exactly 40 ASCII letters and digits.
+    pub fn is_well_formed(&self) -> bool {
+        self.0.len() == 40 && self.0.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
+    /// What can go into an HTTP header at all.
+    fn is_usable(&self) -> bool {
+        !self.0.is_empty() && self.0.bytes().all(|b| b.is_ascii_graphic())
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(****)")
+    }
+}
+
+/// Values integratord passes on the command line, from `<api_key>`, `<hook_url>`, `<options>`.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub api_key: Option<ApiKey>,
+    pub hook_url: Option<String>,
+    pub options_file: Option<PathBuf>,
+}
+
+/// Settings ready for the runtime: URL and key present, values in range.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub misp_url: String,
+    pub api_key: ApiKey,
+    /// Dotted paths of keys this version does not know (reported, never fatal).
+    pub unknown_keys: Vec<String>,
+    /// The settings file, when one was read.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("settings file {path} not found: run `wazuh-misp setup`, or give the integration both <hook_url> (the MISP URL) and <api_key>")]
+    Missing { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} has mode {mode:04o}, but it holds the MISP API key: run `chown root:wazuh {path} && chmod 0640 {path}`")]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error("{origin} is not valid: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl Settings {
+    /// Reads and checks the settings file, applies integratord's overrides, and returns settings
+    /// the runtime can use.
+    pub fn load(home: &Path, overrides: &Overrides) -> Result<Loaded, SettingsError> {
+        let path = home.join(SETTINGS_PATH);
+        let (mut merged, file) = match read_settings_file(&path)? {
+            Some(value) => (value, Some(path.clone())),
+            None if overrides.api_key.is_some() && overrides.hook_url.is_some() => {
+                (Value::Object(Default::default()), None)
+            }
+            None => return Err(SettingsError::Missing { path }),
+        };
+        if let Some(options) = &overrides.options_file {
+            let origin = format!("the integration's <options> ({})", options.display());
+            let value = read_json(options, 64 * 1024).map_err(|e| match e {
+                ReadError::Io(source) => SettingsError::Unreadable {
+                    path: options.clone(),
+                    source,
+                },
+                ReadError::Json(message) => SettingsError::Invalid {
+                    origin: origin.clone(),
+                    message,
+                },
+            })?;
+            if !value.is_object() {
+                return Err(SettingsError::Invalid {
+                    origin,
+                    message: "expected a JSON object such as {\"misp\": {\"verify_tls\": false}}"
+                        .into(),
+                });
+            }
+            merge(&mut merged, value);
+        }
+        let origin = file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the integration's settings".into());
+        let mut unknown_keys = Vec::new();
+        let mut settings: Settings = serde_ignored::deserialize(merged, |path| {
+            unknown_keys.push(path.to_string());
+        })
+        .map_err(|e| SettingsError::Invalid {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
+        if let Some(key) = &overrides.api_key {
+            settings.misp.api_key = Some(key.clone());
+        }
+        if let Some(url) = &overrides.hook_url {
+            settings.misp.url = Some(url.clone());
+        }
+        let invalid = |message: String| SettingsError::Invalid {
+            origin: origin.clone(),
+            message,
+        };
+        let misp_url = settings
+            .misp
+            .url
+            .as_deref()
+            .ok_or_else(|| invalid("misp.url is missing (the MISP base URL, e.g. https://misp.example.org)".into()))
+            .and_then(|u| normalize_base_url(u).map_err(invalid))?;
+        let api_key = settings
+            .misp
+            .api_key
+            .clone()
+            .filter(ApiKey::is_usable)
+            .ok_or_else(|| invalid("misp.api_key is missing or contains blanks".into()))?;
+        settings.validate().map_err(invalid)?;
+        Ok(Loaded {
+            settings,
+            misp_url,
+            api_key,
+            unknown_keys,
+            file,
+        })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.version != SCHEMA_VERSION {
+            return Err(format!(
+                "\"version\" is {}, this wazuh-misp understands version {SCHEMA_VERSION}: upgrade wazuh-misp on this node",
+                self.version
+            ));
+        }
+        if self.misp.connect_timeout_ms == 0 || self.misp.timeout_ms == 0 {
+            return Err("misp timeouts must be greater than 0".into());
+        }
+        if self.lookup.max_events == 0 || self.lookup.limit == 0 {
+            return Err("lookup.max_events and lookup.limit must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Accepts `http(s)://host[:port][/prefix]` and returns it without a trailing slash.
+pub fn normalize_base_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("misp.url {url:?} must start with https:// (or http://)"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty()
+        || url.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        || rest.contains(['?', '#'])
+    {
+        return Err(format!("misp.url {url:?} is not a base URL like https://misp.example.org"));
+    }
+    Ok(url.to_string())
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    Json(String),
+}
+
+fn read_json(path: &Path, max: u64) -> Result<Value, ReadError> {
+    let file = File::open(path).map_err(ReadError::Io)?;
+    parse_limited(file, max)
+}
+
+fn parse_limited(file: File, max: u64) -> Result<Value, ReadError> {
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadError::Json(format!("larger than {max} bytes")));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ReadError::Json(e.to_string()))
+}
+
+/// `None` when the file does not exist.
+fn read_settings_file(path: &Path) -> Result<Option<Value>, SettingsError> {
+    let unreadable = |source| SettingsError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unreadable(e)),
+    };
+    let mode = file.metadata().map_err(unreadable)?.mode() & 0o7777;
+    if mode & FORBIDDEN_MODE_BITS != 0 {
+        return Err(SettingsError::TooOpen {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    let value = parse_limited(file, MAX_SETTINGS_BYTES).map_err(|e| match e {
+        ReadError::Io(source) => unreadable(source),
+        ReadError::Json(message) => SettingsError::Invalid {
+            origin: path.display().to_string(),
+            message,
+        },
+    })?;
+    match value.get("version") {
+        Some(_) if value.is_object() => Ok(Some(value)),
+        _ => Err(SettingsError::Invalid {
+            origin: path.display().to_string(),
+            message: format!("expected a JSON object with \"version\": {SCHEMA_VERSION}"),
+        }),
+    }
+}
+
+/// Deep merge: objects merge key by key, anything else replaces.
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (k, v) in over {
+                match base.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        base.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, over) => *slot = over,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn home_with(settings: &str, mode: u32) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        let p = dir.path().join(SETTINGS_PATH);
+        std::fs::write(&p, settings).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        dir
+    }
+
+    const KEY: &str = "0123456789abcdefABCDEF0123456789abcdefAB";
+
+    #[test]
+    fn defaults_are_the_safe_ones() {
+        let s = Settings::default();
+        assert!(s.misp.verify_tls);
+        assert!(s.lookup.to_ids && s.lookup.published && s.lookup.enforce_warninglist);
+        assert_eq!(s.lookup.max_events, 10);
+    }
+
+    #[test]
+    fn loads_a_minimal_file_and_keeps_unknown_keys_as_a_report() {
+        let home = home_with(
+            &format!(r#"{{"version":1,"misp":{{"url":"https://misp.test/","api_key":"{KEY}","future":1}},"newer":true}}"#),
+            0o640,
+        );
+        let l = Settings::load(home.path(), &Overrides::default()).unwrap();
+        assert_eq!(l.misp_url, "https://misp.test");
+        assert_eq!(l.api_key.expose(), KEY);
+        assert_eq!(l.unknown_keys, vec!["misp.future", "newer"]);
+    }
+
+    #[test]
+    fn refuses_a_file_others_can_read() {
+        let home = home_with(r#"{"version":1}"#, 0o644);
+        let e = Settings::load(home.path(), &Overrides::default()).unwrap_err();
+        assert!(matches!(e, SettingsError::TooOpen { mode: 0o644, .. }), "{e}");
+        assert!(e.to_string().contains("chmod 0640"));
+    }
+
+    #[test]
+    fn integratord_arguments_are_enough_without_a_file() {
+        let home = tempfile::tempdir().unwrap();
+        let missing = Settings::load(home.path(), &Overrides::default()).unwrap_err();
+        assert!(matches!(missing, SettingsError::Missing { .. }));
+        let o = Overrides {
+            api_key: Some(ApiKey::new(KEY)),
+            hook_url: Some("https://misp.test".into()),
+            options_file: None,
+        };
+        let l = Settings::load(home.path(), &o).unwrap();
+        assert_eq!(l.misp_url, "https://misp.test");
+        assert!(l.file.is_none());
+    }
+
+    #[test]
+    fn options_override_the_file_deeply() {
+        let home = home_with(
+            &format!(r#"{{"version":1,"misp":{{"url":"https://misp.test","api_key":"{KEY}","timeout_ms":3000}}}}"#),
+            0o640,
+        );
+        let opts = home.path().join("x.options");
+        std::fs::write(&opts, "{\"misp\":{\"verify_tls\":false},\"lookup\":{\"max_events\":2}}\n").unwrap();
+        let o = Overrides {
+            options_file: Some(opts),
+            ..Default::default()
+        };
+        let l = Settings::load(home.path(), &o).unwrap();
+        assert!(!l.settings.misp.verify_tls);
+        assert_eq!(l.settings.misp.timeout_ms, 3000);
+        assert_eq!(l.settings.lookup.max_events, 2);
+    }
+
+    #[test]
+    fn invalid_values_are_named_and_the_key_is_never_shown() {
+        let home = home_with(
+            &format!(r#"{{"version":1,"misp":{{"url":"ftp://x","api_key":"{KEY}"}}}}"#),
+            0o640,
+        );
+        let e = Settings::load(home.path(), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("https://"), "{e}");
+        assert!(!e.contains(KEY));
+        let home = home_with(&format!(r#"{{"version":2,"misp":{{"url":"https://m","api_key":"{KEY}"}}}}"#), 0o640);
+        let e = Settings::load(home.path(), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("version"), "{e}");
+        let home = home_with(r#"{"version":1,"allowlist":{"cidrs":["10.0.0.0/99"]}}"#, 0o640);
+        let e = Settings::load(home.path(), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("10.0.0.0/99"), "{e}");
+        assert_eq!(format!("{:?}", ApiKey::new(KEY)), "ApiKey(****)");
+    }
+}

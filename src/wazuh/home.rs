@@ -1,0 +1,59 @@
+//! Finding the Wazuh home: the grandparent of `integrations/custom-misp` when integratord runs
+//! us, else `--wazuh-home`, `WAZUH_HOME`, or the packaged default `/var/ossec`.
+
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_HOME: &str = "/var/ossec";
+/// integratord's `INTEGRATORDIR`, which is also the argv[0] it passes.
+pub const INTEGRATIONS_DIR: &str = "integrations";
+
+/// This process's executable, without the ` (deleted)` Linux appends while a reinstall has
+/// replaced the file we are running from.
+pub fn current_executable() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = exe.as_os_str().as_bytes();
+    match bytes.strip_suffix(b" (deleted)") {
+        Some(stripped) => Some(PathBuf::from(std::ffi::OsStr::from_bytes(stripped))),
+        None => Some(exe),
+    }
+}
+
+/// `<home>/integrations/<name>` gives `<home>`.
+pub fn from_executable(exe: &Path) -> Option<PathBuf> {
+    let dir = exe.parent()?;
+    (dir.file_name()? == INTEGRATIONS_DIR)
+        .then(|| dir.parent().map(Path::to_path_buf))
+        .flatten()
+}
+
+/// The home for commands run by an admin.
+pub fn resolve(explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| {
+            std::env::var_os("WAZUH_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_HOME))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_is_the_grandparent_of_the_integration() {
+        assert_eq!(
+            from_executable(Path::new("/var/ossec/integrations/custom-misp")),
+            Some(PathBuf::from("/var/ossec"))
+        );
+        assert_eq!(from_executable(Path::new("/usr/bin/wazuh-misp")), None);
+    }
+
+    #[test]
+    fn explicit_home_wins() {
+        assert_eq!(resolve(Some(Path::new("/opt/w"))), PathBuf::from("/opt/w"));
+    }
+}
