@@ -8,7 +8,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "wazuh-misp", version, about = "Enrich Wazuh alerts with MISP threat intelligence")]
+#[command(
+    name = "wazuh-misp",
+    version,
+    about = "Enrich Wazuh alerts with MISP threat intelligence"
+)]
 pub struct Cli {
     /// The Wazuh manager's home [env: WAZUH_HOME] [default: /var/ossec]
     #[arg(long, global = true, value_name = "DIR")]
@@ -25,7 +29,11 @@ pub enum Command {
         #[arg(value_name = "ALERT_FILE")]
         alert_file: OsString,
         /// integratord's further positional arguments
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
         rest: Vec<OsString>,
     },
     /// Run the pipeline over a JSON-lines alerts file and show what would be sent
@@ -54,7 +62,11 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { runtime::EXIT_USAGE } else { 0 };
+            return if e.use_stderr() {
+                runtime::EXIT_USAGE
+            } else {
+                0
+            };
         }
     };
     let home = home::resolve(cli.wazuh_home.as_deref());

@@ -42,7 +42,13 @@ impl IocKind {
     /// composite attributes, so the type list is what keeps an IP from matching, say, a filename.
     pub fn misp_types(self) -> &'static [&'static str] {
         match self {
-            IocKind::Ip => &["ip-src", "ip-dst", "ip-src|port", "ip-dst|port", "domain|ip"],
+            IocKind::Ip => &[
+                "ip-src",
+                "ip-dst",
+                "ip-src|port",
+                "ip-dst|port",
+                "domain|ip",
+            ],
             IocKind::Domain => &["domain", "hostname", "domain|ip", "hostname|port"],
             IocKind::Url => &["url", "uri"],
             IocKind::Md5 => &["md5", "filename|md5", "malware-sample"],
@@ -126,11 +132,11 @@ fn is_global_v4(ip: Ipv4Addr) -> bool {
 fn is_global_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
     // Only global unicast (2000::/3) is routable; carve out the special blocks inside it.
-    (s[0] & 0xe000) == 0x2000
-        && !(s[0] == 0x2001 && s[1] < 0x0200) // 2001::/23 IETF protocol assignments (Teredo, ...)
-        && !(s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        && !(s[0] == 0x2002) // 6to4 relays: the embedded IPv4 is what matters
-        && !((s[0] & 0xfff0) == 0x3ff0) // 3fff::/20 documentation
+    // 2001::/23 IETF protocol assignments (Teredo, ...) and 2001:db8::/32 documentation.
+    let special = (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8))
+        || s[0] == 0x2002 // 6to4 relays: the embedded IPv4 is what matters
+        || (s[0] == 0x3fff && s[1] < 0x1000); // 3fff::/20 documentation
+    (s[0] & 0xe000) == 0x2000 && !special
 }
 
 /// Lower-cases a host name and strips one trailing dot (MISP stores them that way), and accepts it
@@ -187,7 +193,8 @@ pub fn normalize_url(raw: &str) -> Option<(String, Option<UrlHost>)> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
         || rest.is_empty()
         || s.len() > 8192
-        || s.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        || s.bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
     {
         return None;
     }
@@ -209,8 +216,7 @@ pub fn normalize_url(raw: &str) -> Option<(String, Option<UrlHost>)> {
 pub fn normalize_hash(raw: &str, kind: IocKind) -> Option<String> {
     let s = raw.trim();
     let len = kind.hash_len()?;
-    if s.len() != len || !s.bytes().all(|b| b.is_ascii_hexdigit()) || s.bytes().all(|b| b == b'0')
-    {
+    if s.len() != len || !s.bytes().all(|b| b.is_ascii_hexdigit()) || s.bytes().all(|b| b == b'0') {
         return None;
     }
     Some(s.to_ascii_lowercase())
@@ -274,7 +280,8 @@ fn prefix_match(net: &[u8], ip: &[u8], prefix: u8) -> bool {
 impl TryFrom<String> for Cidr {
     type Error = String;
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        let bad = || format!("{s:?} is not an IP network (write it as 192.0.2.0/24 or 2001:db8::/32)");
+        let bad =
+            || format!("{s:?} is not an IP network (write it as 192.0.2.0/24 or 2001:db8::/32)");
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s.as_str(), None),
@@ -282,7 +289,12 @@ impl TryFrom<String> for Cidr {
         let addr = parse_ip(addr).ok_or_else(bad)?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(bad)?,
             None => max,
         };
         Ok(Cidr { addr, prefix })
@@ -320,7 +332,10 @@ mod tests {
                 .to_string(),
             "2a0d:5600:24::abcd"
         );
-        assert_eq!(parse_ip("[2001:4860::8888]").unwrap().to_string(), "2001:4860::8888");
+        assert_eq!(
+            parse_ip("[2001:4860::8888]").unwrap().to_string(),
+            "2001:4860::8888"
+        );
         assert!(parse_ip("999.1.1.1").is_none());
         assert!(parse_ip("example.com").is_none());
     }
@@ -350,17 +365,31 @@ mod tests {
             "2001:db8::1",
             "2001::1",
             "3fff::1",
+            "3fff:fff::1",
         ] {
-            assert!(!is_global(parse_ip(private).unwrap()), "{private} is not global");
+            assert!(
+                !is_global(parse_ip(private).unwrap()),
+                "{private} is not global"
+            );
         }
-        for public in ["185.220.101.47", "8.8.8.8", "172.32.0.1", "2a0d:5600:24::abcd", "2606:4700::1111"] {
+        for public in [
+            "185.220.101.47",
+            "8.8.8.8",
+            "172.32.0.1",
+            "2a0d:5600:24::abcd",
+            "2606:4700::1111",
+            "3ff0::1",
+        ] {
             assert!(is_global(parse_ip(public).unwrap()), "{public} is global");
         }
     }
 
     #[test]
     fn domains_are_lowercased_and_local_names_dropped() {
-        assert_eq!(normalize_domain("Malware-Drop.RU.").unwrap(), "malware-drop.ru");
+        assert_eq!(
+            normalize_domain("Malware-Drop.RU.").unwrap(),
+            "malware-drop.ru"
+        );
         assert!(normalize_domain("wpad").is_none());
         assert!(normalize_domain("desktop-01.corp.local").is_none());
         assert!(normalize_domain("1.0.0.127.in-addr.arpa").is_none());

@@ -245,7 +245,11 @@ impl Settings {
             .misp
             .url
             .as_deref()
-            .ok_or_else(|| invalid("misp.url is missing (the MISP base URL, e.g. https://misp.example.org)".into()))
+            .ok_or_else(|| {
+                invalid(
+                    "misp.url is missing (the MISP base URL, e.g. https://misp.example.org)".into(),
+                )
+            })
             .and_then(|u| normalize_base_url(u).map_err(invalid))?;
         let api_key = settings
             .misp
@@ -289,10 +293,14 @@ pub fn normalize_base_url(raw: &str) -> Result<String, String> {
         .ok_or_else(|| format!("misp.url {url:?} must start with https:// (or http://)"))?;
     let host = rest.split('/').next().unwrap_or("");
     if host.is_empty()
-        || url.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        || url
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
         || rest.contains(['?', '#'])
     {
-        return Err(format!("misp.url {url:?} is not a base URL like https://misp.example.org"));
+        return Err(format!(
+            "misp.url {url:?} is not a base URL like https://misp.example.org"
+        ));
     }
     Ok(url.to_string())
 }
@@ -396,7 +404,9 @@ mod tests {
     #[test]
     fn loads_a_minimal_file_and_keeps_unknown_keys_as_a_report() {
         let home = home_with(
-            &format!(r#"{{"version":1,"misp":{{"url":"https://misp.test/","api_key":"{KEY}","future":1}},"newer":true}}"#),
+            &format!(
+                r#"{{"version":1,"misp":{{"url":"https://misp.test/","api_key":"{KEY}","future":1}},"newer":true}}"#
+            ),
             0o640,
         );
         let l = Settings::load(home.path(), &Overrides::default()).unwrap();
@@ -409,7 +419,10 @@ mod tests {
     fn refuses_a_file_others_can_read() {
         let home = home_with(r#"{"version":1}"#, 0o644);
         let e = Settings::load(home.path(), &Overrides::default()).unwrap_err();
-        assert!(matches!(e, SettingsError::TooOpen { mode: 0o644, .. }), "{e}");
+        assert!(
+            matches!(e, SettingsError::TooOpen { mode: 0o644, .. }),
+            "{e}"
+        );
         assert!(e.to_string().contains("chmod 0640"));
     }
 
@@ -431,11 +444,17 @@ mod tests {
     #[test]
     fn options_override_the_file_deeply() {
         let home = home_with(
-            &format!(r#"{{"version":1,"misp":{{"url":"https://misp.test","api_key":"{KEY}","timeout_ms":3000}}}}"#),
+            &format!(
+                r#"{{"version":1,"misp":{{"url":"https://misp.test","api_key":"{KEY}","timeout_ms":3000}}}}"#
+            ),
             0o640,
         );
         let opts = home.path().join("x.options");
-        std::fs::write(&opts, "{\"misp\":{\"verify_tls\":false},\"lookup\":{\"max_events\":2}}\n").unwrap();
+        std::fs::write(
+            &opts,
+            "{\"misp\":{\"verify_tls\":false},\"lookup\":{\"max_events\":2}}\n",
+        )
+        .unwrap();
         let o = Overrides {
             options_file: Some(opts),
             ..Default::default()
@@ -452,14 +471,26 @@ mod tests {
             &format!(r#"{{"version":1,"misp":{{"url":"ftp://x","api_key":"{KEY}"}}}}"#),
             0o640,
         );
-        let e = Settings::load(home.path(), &Overrides::default()).unwrap_err().to_string();
+        let e = Settings::load(home.path(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("https://"), "{e}");
         assert!(!e.contains(KEY));
-        let home = home_with(&format!(r#"{{"version":2,"misp":{{"url":"https://m","api_key":"{KEY}"}}}}"#), 0o640);
-        let e = Settings::load(home.path(), &Overrides::default()).unwrap_err().to_string();
+        let home = home_with(
+            &format!(r#"{{"version":2,"misp":{{"url":"https://m","api_key":"{KEY}"}}}}"#),
+            0o640,
+        );
+        let e = Settings::load(home.path(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("version"), "{e}");
-        let home = home_with(r#"{"version":1,"allowlist":{"cidrs":["10.0.0.0/99"]}}"#, 0o640);
-        let e = Settings::load(home.path(), &Overrides::default()).unwrap_err().to_string();
+        let home = home_with(
+            r#"{"version":1,"allowlist":{"cidrs":["10.0.0.0/99"]}}"#,
+            0o640,
+        );
+        let e = Settings::load(home.path(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("10.0.0.0/99"), "{e}");
         assert_eq!(format!("{:?}", ApiKey::new(KEY)), "ApiKey(****)");
     }

@@ -63,8 +63,9 @@ impl MispClient {
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Answer, MispError> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| MispError::new(ErrorKind::Config, format!("cannot encode request: {e}")))?;
+        let bytes = serde_json::to_vec(body).map_err(|e| {
+            MispError::new(ErrorKind::Config, format!("cannot encode request: {e}"))
+        })?;
         let result = self
             .agent
             .post(format!("{}{path}", self.base_url))
@@ -161,8 +162,13 @@ impl MispClient {
                 ErrorKind::Timeout,
                 format!("no complete answer from {host} in time ({phase})"),
             ),
-            E::HostNotFound => MispError::new(ErrorKind::Connect, format!("cannot resolve the host of {host}")),
-            E::ConnectionFailed => MispError::new(ErrorKind::Connect, format!("cannot connect to {host}")),
+            E::HostNotFound => MispError::new(
+                ErrorKind::Connect,
+                format!("cannot resolve the host of {host}"),
+            ),
+            E::ConnectionFailed => {
+                MispError::new(ErrorKind::Connect, format!("cannot connect to {host}"))
+            }
             E::BodyExceedsLimit(_) => MispError::new(
                 ErrorKind::Protocol,
                 format!("answer from {host} is larger than {MAX_BODY_BYTES} bytes"),
@@ -173,8 +179,14 @@ impl MispClient {
             E::TooManyRedirects | E::RedirectFailed => {
                 MispError::new(ErrorKind::Protocol, format!("{host} keeps redirecting"))
             }
-            E::BadUri(_) | E::Http(_) => MispError::new(ErrorKind::Config, format!("misp.url {host} is not usable: {e}")),
-            other => MispError::new(ErrorKind::Protocol, format!("talking to {host} failed: {other}")),
+            E::BadUri(_) | E::Http(_) => MispError::new(
+                ErrorKind::Config,
+                format!("misp.url {host} is not usable: {e}"),
+            ),
+            other => MispError::new(
+                ErrorKind::Protocol,
+                format!("talking to {host} failed: {other}"),
+            ),
         };
         self.scrub(err)
     }
@@ -250,7 +262,9 @@ fn describe_body(body: &[u8]) -> String {
     } else if trimmed.starts_with('<') {
         let lower = trimmed.to_ascii_lowercase();
         match (lower.find("<title>"), lower.find("</title>")) {
-            (Some(a), Some(b)) if b > a + 7 => format!("an HTML page titled {:?}", trimmed[a + 7..b].trim()),
+            (Some(a), Some(b)) if b > a + 7 => {
+                format!("an HTML page titled {:?}", trimmed[a + 7..b].trim())
+            }
             _ => "an HTML page".into(),
         }
     } else if trimmed.is_empty() {

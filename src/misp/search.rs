@@ -130,7 +130,11 @@ pub fn parse_response(body: &[u8]) -> Result<Vec<Attribute>, MispError> {
         Some(Value::Object(r)) => r.get("Attribute").cloned().unwrap_or(Value::Array(vec![])),
         // Some MISP versions answer an empty search with `"response": []`.
         Some(Value::Array(a)) if a.is_empty() => Value::Array(vec![]),
-        _ => return Err(protocol("MISP's answer has no response.Attribute list".into())),
+        _ => {
+            return Err(protocol(
+                "MISP's answer has no response.Attribute list".into(),
+            ))
+        }
     };
     let Value::Array(items) = list else {
         return Err(protocol("response.Attribute is not a list".into()));
@@ -236,7 +240,10 @@ pub fn match_attributes(
         if attribute.deleted || (policy.to_ids && !attribute.to_ids) {
             continue;
         }
-        if out.iter().any(|m| m.attribute.uuid == attribute.uuid && !attribute.uuid.is_empty()) {
+        if out
+            .iter()
+            .any(|m| m.attribute.uuid == attribute.uuid && !attribute.uuid.is_empty())
+        {
             continue;
         }
         let found = parts_of(&attribute.kind).iter().find_map(|(part, kind)| {
@@ -297,37 +304,81 @@ mod tests {
     #[test]
     fn the_body_carries_every_value_and_the_union_of_types() {
         let b = request_body(
-            &[ind(IocKind::Ip, "8.8.8.8"), ind(IocKind::Domain, "a.example.org"), ind(IocKind::Ip, "1.1.1.1")],
+            &[
+                ind(IocKind::Ip, "8.8.8.8"),
+                ind(IocKind::Domain, "a.example.org"),
+                ind(IocKind::Ip, "1.1.1.1"),
+            ],
             &POLICY,
         )
         .unwrap();
         assert_eq!(b["value"], json!(["8.8.8.8", "a.example.org", "1.1.1.1"]));
         assert_eq!(
             b["type"],
-            json!(["ip-src", "ip-dst", "ip-src|port", "ip-dst|port", "domain|ip", "domain", "hostname", "hostname|port"])
+            json!([
+                "ip-src",
+                "ip-dst",
+                "ip-src|port",
+                "ip-dst|port",
+                "domain|ip",
+                "domain",
+                "hostname",
+                "hostname|port"
+            ])
         );
-        assert_eq!((b["to_ids"].clone(), b["published"].clone(), b["enforceWarninglist"].clone()), (json!(1), json!(1), json!(1)));
+        assert_eq!(
+            (
+                b["to_ids"].clone(),
+                b["published"].clone(),
+                b["enforceWarninglist"].clone()
+            ),
+            (json!(1), json!(1), json!(1))
+        );
         assert_eq!(b["includeEventUuid"], 1);
         assert!(request_body(&[], &POLICY).is_none());
-        let loose = Policy { to_ids: false, published: false, enforce_warninglist: false, limit: 5 };
-        let b = request_body(&[ind(IocKind::Md5, "44d88612fea8a8f36de82e1278abb02f")], &loose).unwrap();
+        let loose = Policy {
+            to_ids: false,
+            published: false,
+            enforce_warninglist: false,
+            limit: 5,
+        };
+        let b = request_body(
+            &[ind(IocKind::Md5, "44d88612fea8a8f36de82e1278abb02f")],
+            &loose,
+        )
+        .unwrap();
         assert!(b.get("to_ids").is_none() && b.get("published").is_none());
         assert_eq!(b["limit"], 5);
     }
 
     #[test]
     fn composite_halves_must_answer_the_right_kind() {
-        let inds = [ind(IocKind::Ip, "91.219.236.166"), ind(IocKind::Domain, "bad-update.net")];
+        let inds = [
+            ind(IocKind::Ip, "91.219.236.166"),
+            ind(IocKind::Domain, "bad-update.net"),
+        ];
         let attrs = vec![
             attr("ip-dst|port", "91.219.236.166|443"),
             attr("domain|ip", "bad-update.net|104.21.33.10"),
             // MISP would return this for value 91.219.236.166 only if the type list allowed it.
-            attr("filename|md5", "91.219.236.166|44d88612fea8a8f36de82e1278abb02f"),
+            attr(
+                "filename|md5",
+                "91.219.236.166|44d88612fea8a8f36de82e1278abb02f",
+            ),
             attr("ip-dst", "91.219.236.167"),
         ];
         let m = match_attributes(attrs, &inds, &POLICY);
-        let got: Vec<_> = m.iter().map(|m| (m.attribute.kind.as_str(), m.indicator.value.as_str())).collect();
-        assert_eq!(got, vec![("ip-dst|port", "91.219.236.166"), ("domain|ip", "bad-update.net")]);
+        let got: Vec<_> = m
+            .iter()
+            .map(|m| (m.attribute.kind.as_str(), m.indicator.value.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("ip-dst|port", "91.219.236.166"),
+                ("domain|ip", "bad-update.net")
+            ]
+        );
     }
 
     #[test]
@@ -339,20 +390,33 @@ mod tests {
         let mut deleted = attr("ip-src", "8.8.8.8");
         deleted.deleted = true;
         let twice = attr("ip-dst", "8.8.8.8");
-        let m = match_attributes(vec![not_ids.clone(), deleted, twice.clone(), twice], &inds, &POLICY);
+        let m = match_attributes(
+            vec![not_ids.clone(), deleted, twice.clone(), twice],
+            &inds,
+            &POLICY,
+        );
         assert_eq!(m.len(), 1);
-        let loose = Policy { to_ids: false, ..POLICY };
+        let loose = Policy {
+            to_ids: false,
+            ..POLICY
+        };
         assert_eq!(match_attributes(vec![not_ids], &inds, &loose).len(), 1);
     }
 
     #[test]
     fn hashes_and_urls_compare_case_insensitively() {
         let inds = [
-            ind(IocKind::Sha256, "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"),
+            ind(
+                IocKind::Sha256,
+                "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+            ),
             ind(IocKind::Url, "http://Malware-Drop.ru/payload.exe"),
         ];
         let attrs = vec![
-            attr("filename|sha256", "eicar.com|275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F"),
+            attr(
+                "filename|sha256",
+                "eicar.com|275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F",
+            ),
             attr("url", "http://malware-drop.ru/payload.exe"),
         ];
         assert_eq!(match_attributes(attrs, &inds, &POLICY).len(), 2);
@@ -370,7 +434,12 @@ mod tests {
         assert_eq!(a[0].event_info, "SSH brute force sources");
         assert_eq!(a[0].tags, vec!["type:OSINT", "tlp:white"]);
         assert!(parse_response(br#"{"response":[]}"#).unwrap().is_empty());
-        for bad in [&b"<html>login</html>"[..], b"{\"response\":", b"{\"x\":1}", b"[]"] {
+        for bad in [
+            &b"<html>login</html>"[..],
+            b"{\"response\":",
+            b"{\"x\":1}",
+            b"[]",
+        ] {
             assert_eq!(parse_response(bad).unwrap_err().kind, ErrorKind::Protocol);
         }
     }

@@ -102,7 +102,11 @@ fn parse_legacy(text: &str) -> Option<Value> {
         };
         recognised += 1;
         let value = match pointer {
-            "/rule/level" => value.trim().parse::<u64>().map(Value::from).unwrap_or(Value::Null),
+            "/rule/level" => value
+                .trim()
+                .parse::<u64>()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
             // integratord blanks characters it dislikes in srcip, so only the trimmed text counts.
             "/data/srcip" => Value::from(value.trim()),
             _ => Value::from(value),
@@ -133,10 +137,12 @@ mod tests {
 
     #[test]
     fn json_alerts_with_or_without_newline_and_with_bad_bytes() {
-        let (v, f) = parse(b"{\"rule\":{\"id\":\"5710\"},\"data\":{\"srcip\":\"1.2.3.4\"}}\n").unwrap();
+        let (v, f) =
+            parse(b"{\"rule\":{\"id\":\"5710\"},\"data\":{\"srcip\":\"1.2.3.4\"}}\n").unwrap();
         assert_eq!(f, AlertFormat::Json);
         assert_eq!(v["rule"]["id"], "5710");
-        let (v, _) = parse(b"{\"full_log\":\"caf\xe9 \xff\",\"data\":{\"srcip\":\"8.8.8.8\"}}").unwrap();
+        let (v, _) =
+            parse(b"{\"full_log\":\"caf\xe9 \xff\",\"data\":{\"srcip\":\"8.8.8.8\"}}").unwrap();
         assert_eq!(v["data"]["srcip"], "8.8.8.8");
         assert!(v["full_log"].as_str().unwrap().contains('\u{fffd}'));
     }
@@ -145,7 +151,10 @@ mod tests {
     fn empty_truncated_and_foreign_files_are_told_apart() {
         assert_eq!(parse(b"").unwrap_err(), None);
         assert_eq!(parse(b" \n").unwrap_err(), None);
-        assert!(parse(b"{\"rule\":{\"id\":").unwrap_err().unwrap().contains("truncated"));
+        assert!(parse(b"{\"rule\":{\"id\":")
+            .unwrap_err()
+            .unwrap()
+            .contains("truncated"));
         assert!(parse(b"[1,2]").unwrap_err().is_some());
         assert!(parse(b"hello world").unwrap_err().is_some());
     }

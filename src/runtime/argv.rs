@@ -37,7 +37,10 @@ const REDIRECTION: &[u8] = b"> /dev/null 2>&1";
 
 /// `args` excludes argv[0].
 pub fn parse(args: &[OsString]) -> Result<Invocation, ArgvError> {
-    let alert = args.first().filter(|a| !a.is_empty()).ok_or(ArgvError::NoAlertFile)?;
+    let alert = args
+        .first()
+        .filter(|a| !a.is_empty())
+        .ok_or(ArgvError::NoAlertFile)?;
     let mut inv = Invocation {
         alert_file: PathBuf::from(alert),
         api_key: None,
@@ -64,7 +67,10 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, ArgvError> {
             inv.debug = true;
         } else if bytes.starts_with(b"/") && inv.options_file.is_none() {
             inv.options_file = Some(Path::new(OsStr::from_bytes(bytes)).to_path_buf());
-        } else if let Some(n) = std::str::from_utf8(bytes).ok().and_then(|s| s.parse::<u32>().ok()) {
+        } else if let Some(n) = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+        {
             match numbers {
                 0 if n > 0 => inv.timeout = Duration::from_secs(u64::from(n)),
                 1 => inv.retries = Some(n),
@@ -72,7 +78,8 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, ArgvError> {
             }
             numbers += 1;
         } else {
-            inv.ignored.push(String::from_utf8_lossy(bytes).chars().take(80).collect());
+            inv.ignored
+                .push(String::from_utf8_lossy(bytes).chars().take(80).collect());
         }
     }
     Ok(inv)
@@ -94,9 +101,17 @@ mod tests {
 
     #[test]
     fn wazuh_4_2_to_4_6_layouts() {
-        let inv = parse(&argv(&["/tmp/custom-misp-1-2.alert", "", "", " > /dev/null 2>&1"])).unwrap();
+        let inv = parse(&argv(&[
+            "/tmp/custom-misp-1-2.alert",
+            "",
+            "",
+            " > /dev/null 2>&1",
+        ]))
+        .unwrap();
         assert_eq!(inv.alert_file, PathBuf::from("/tmp/custom-misp-1-2.alert"));
-        assert!(!inv.debug && inv.api_key.is_none() && inv.hook_url.is_none() && inv.ignored.is_empty());
+        assert!(
+            !inv.debug && inv.api_key.is_none() && inv.hook_url.is_none() && inv.ignored.is_empty()
+        );
         assert_eq!(inv.timeout, DEFAULT_TIMEOUT);
         let inv = parse(&argv(&["/tmp/a.alert", KEY, "https://misp", "debug"])).unwrap();
         assert!(inv.debug);
@@ -108,18 +123,53 @@ mod tests {
     fn wazuh_4_7_layouts() {
         let inv = parse(&argv(&["/tmp/a.alert", "", "", "", "", "> /dev/null 2>&1"])).unwrap();
         assert!(!inv.debug && inv.options_file.is_none() && inv.ignored.is_empty());
-        let inv = parse(&argv(&["/tmp/a.alert", "", "", "debug", "/tmp/custom-misp-1--5.options"])).unwrap();
+        let inv = parse(&argv(&[
+            "/tmp/a.alert",
+            "",
+            "",
+            "debug",
+            "/tmp/custom-misp-1--5.options",
+        ]))
+        .unwrap();
         assert!(inv.debug);
-        assert_eq!(inv.options_file, Some(PathBuf::from("/tmp/custom-misp-1--5.options")));
+        assert_eq!(
+            inv.options_file,
+            Some(PathBuf::from("/tmp/custom-misp-1--5.options"))
+        );
     }
 
     #[test]
     fn wazuh_4_8_and_later_layouts() {
-        let inv = parse(&argv(&["/tmp/a.alert", "", "", "", "", "10", "3", "> /dev/null 2>&1"])).unwrap();
-        assert_eq!((inv.timeout, inv.retries), (Duration::from_secs(10), Some(3)));
-        let inv = parse(&argv(&["/tmp/a.alert", KEY, "https://m", "debug", "/tmp/o.options", "4", "0"])).unwrap();
+        let inv = parse(&argv(&[
+            "/tmp/a.alert",
+            "",
+            "",
+            "",
+            "",
+            "10",
+            "3",
+            "> /dev/null 2>&1",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (inv.timeout, inv.retries),
+            (Duration::from_secs(10), Some(3))
+        );
+        let inv = parse(&argv(&[
+            "/tmp/a.alert",
+            KEY,
+            "https://m",
+            "debug",
+            "/tmp/o.options",
+            "4",
+            "0",
+        ]))
+        .unwrap();
         assert!(inv.debug);
-        assert_eq!((inv.timeout, inv.retries), (Duration::from_secs(4), Some(0)));
+        assert_eq!(
+            (inv.timeout, inv.retries),
+            (Duration::from_secs(4), Some(0))
+        );
         assert_eq!(inv.options_file, Some(PathBuf::from("/tmp/o.options")));
     }
 

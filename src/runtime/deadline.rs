@@ -42,7 +42,10 @@ impl Deadline {
     pub fn arm_watchdog(&self) {
         let after = self.budget + Duration::from_millis(100);
         let timer = libc::itimerval {
-            it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 },
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
             it_value: libc::timeval {
                 tv_sec: after.as_secs() as libc::time_t,
                 tv_usec: after.subsec_micros() as libc::suseconds_t,
@@ -61,11 +64,23 @@ mod tests {
 
     #[test]
     fn budgets_leave_a_margin_inside_integratords_timeout() {
-        assert_eq!(Deadline::for_timeout(Duration::from_secs(10)).budget, Duration::from_secs(9));
-        assert_eq!(Deadline::for_timeout(Duration::from_secs(30)).budget, Duration::from_secs(29));
-        assert_eq!(Deadline::for_timeout(Duration::from_secs(1)).budget, Duration::from_millis(800));
+        assert_eq!(
+            Deadline::for_timeout(Duration::from_secs(10)).budget,
+            Duration::from_secs(9)
+        );
+        assert_eq!(
+            Deadline::for_timeout(Duration::from_secs(30)).budget,
+            Duration::from_secs(29)
+        );
+        assert_eq!(
+            Deadline::for_timeout(Duration::from_secs(1)).budget,
+            Duration::from_millis(800)
+        );
         let d = Deadline::for_timeout(Duration::from_secs(10));
-        assert_eq!(d.http_budget(Duration::from_secs(5)), Duration::from_secs(5));
+        assert_eq!(
+            d.http_budget(Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
         assert!(d.http_budget(Duration::from_secs(60)) < Duration::from_secs(9));
     }
 }

@@ -58,7 +58,10 @@ pub fn match_payload(m: &Match, alert: &AlertRef, misp_url: &str) -> Value {
     misp.insert("event_id".into(), json!(a.event_id));
     misp.insert("event_uuid".into(), json!(a.event_uuid));
     misp.insert("event_info".into(), json!(a.event_info));
-    misp.insert("event_url".into(), json!(format!("{misp_url}/events/view/{}", a.event_id)));
+    misp.insert(
+        "event_url".into(),
+        json!(format!("{misp_url}/events/view/{}", a.event_id)),
+    );
     // analysisd would turn an array into its JSON text; rules match a plain string best.
     misp.insert("tags".into(), json!(a.tags.join(",")));
     misp.insert("comment".into(), json!(a.comment));
@@ -108,13 +111,22 @@ pub fn frame_to_fit(location: &Location, mut payload: Value) -> Option<Vec<u8>> 
         // cutting `excess` bytes of raw text (plus a margin) is always enough for this field.
         let longest = OPTIONAL
             .iter()
-            .filter_map(|p| payload.pointer(p).and_then(Value::as_str).map(|s| (*p, s.len())))
+            .filter_map(|p| {
+                payload
+                    .pointer(p)
+                    .and_then(Value::as_str)
+                    .map(|s| (*p, s.len()))
+            })
             .filter(|(_, len)| *len > 0)
             .max_by_key(|(_, len)| *len)?;
         let slot = payload.pointer_mut(longest.0)?;
         let s = slot.as_str()?;
         let keep = floor_char_boundary(s, s.len().saturating_sub(excess + 16));
-        *slot = Value::from(if keep == 0 { String::new() } else { format!("{}…", &s[..keep]) });
+        *slot = Value::from(if keep == 0 {
+            String::new()
+        } else {
+            format!("{}…", &s[..keep])
+        });
     }
     None
 }
@@ -155,7 +167,9 @@ mod tests {
                 field: "data.srcip".into(),
             },
         };
-        let alert = AlertRef::of(&json!({"id": "1700000000.123", "rule": {"id": "5710", "level": 5, "description": "sshd: invalid user"}}));
+        let alert = AlertRef::of(
+            &json!({"id": "1700000000.123", "rule": {"id": "5710", "level": 5, "description": "sshd: invalid user"}}),
+        );
         (m, alert)
     }
 
@@ -165,12 +179,28 @@ mod tests {
         let p = match_payload(&m, &alert, "https://misp.test");
         assert_eq!(p["integration"], "misp");
         let misp = &p["misp"];
-        for k in ["value", "type", "category", "to_ids", "attribute_uuid", "event_id", "event_uuid", "event_info", "tags", "ioc_kind", "ioc_field", "alert"] {
+        for k in [
+            "value",
+            "type",
+            "category",
+            "to_ids",
+            "attribute_uuid",
+            "event_id",
+            "event_uuid",
+            "event_info",
+            "tags",
+            "ioc_kind",
+            "ioc_field",
+            "alert",
+        ] {
             assert!(misp.get(k).is_some(), "missing {k}");
         }
         assert_eq!(misp["tags"], "tlp:white,type:OSINT");
         assert_eq!(misp["event_url"], "https://misp.test/events/view/4");
-        assert_eq!(misp["alert"], json!({"id": "1700000000.123", "rule_id": "5710", "rule_level": 5, "rule_description": "sshd: invalid user"}));
+        assert_eq!(
+            misp["alert"],
+            json!({"id": "1700000000.123", "rule_id": "5710", "rule_level": 5, "rule_description": "sshd: invalid user"})
+        );
     }
 
     #[test]
@@ -189,7 +219,10 @@ mod tests {
         let (_, alert) = sample(String::new());
         let e = MispError::new(ErrorKind::Auth, "refused").with_status(403);
         let p = error_payload(&e, &alert);
-        assert_eq!(p["misp"]["error"], json!({"kind": "auth", "status": 403, "message": "refused"}));
+        assert_eq!(
+            p["misp"]["error"],
+            json!({"kind": "auth", "status": 403, "message": "refused"})
+        );
         assert_eq!(p["misp"]["alert"]["rule_id"], "5710");
     }
 }

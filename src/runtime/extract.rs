@@ -43,11 +43,15 @@ pub enum SkipReason {
 impl std::fmt::Display for SkipReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SkipReason::Invalid(kind) => write!(f, "not a valid {}", format!("{kind:?}").to_lowercase()),
+            SkipReason::Invalid(kind) => {
+                write!(f, "not a valid {}", format!("{kind:?}").to_lowercase())
+            }
             SkipReason::NotGlobal => f.write_str("not a global IP"),
             SkipReason::Allowlisted => f.write_str("allowlisted"),
             SkipReason::KindDisabled => f.write_str("kind not enabled in lookup.kinds"),
-            SkipReason::Wildcard => f.write_str("starts or ends with % (MISP would treat it as a wildcard)"),
+            SkipReason::Wildcard => {
+                f.write_str("starts or ends with % (MISP would treat it as a wildcard)")
+            }
             SkipReason::TooMany => write!(f, "more than {MAX_INDICATORS} indicators in one alert"),
         }
     }
@@ -125,7 +129,9 @@ impl Extractor<'_, '_> {
                         self.accept(field, IocKind::Url, url);
                         match host {
                             Some(UrlHost::Domain(d)) => self.accept(field, IocKind::Domain, d),
-                            Some(UrlHost::Ip(ip)) => self.accept(field, IocKind::Ip, ip.to_string()),
+                            Some(UrlHost::Ip(ip)) => {
+                                self.accept(field, IocKind::Ip, ip.to_string())
+                            }
                             None => {}
                         }
                     }
@@ -232,30 +238,53 @@ mod tests {
             vec![
                 (IocKind::Sha1, "3395856ce81f2b7382dee72602f798b642f14140", f),
                 (IocKind::Md5, "44d88612fea8a8f36de82e1278abb02f", f),
-                (IocKind::Sha256, "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f", f),
+                (
+                    IocKind::Sha256,
+                    "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+                    f
+                ),
             ]
         );
     }
 
     #[test]
     fn sysmon_dns_results_unmap_ipv4_and_skip_cname_records() {
-        let ex = run(json!({"data": {"win": {"eventdata": {"queryName": "Malware-Drop.RU.",
-            "queryResults": "type:  5 cdn.example.net;::ffff:45.155.205.233;2a0d:5600:24::abcd;::ffff:10.0.0.1;"}}}}));
+        let ex = run(
+            json!({"data": {"win": {"eventdata": {"queryName": "Malware-Drop.RU.",
+            "queryResults": "type:  5 cdn.example.net;::ffff:45.155.205.233;2a0d:5600:24::abcd;::ffff:10.0.0.1;"}}}}),
+        );
         assert_eq!(
             found(&ex),
             vec![
-                (IocKind::Domain, "malware-drop.ru", "data.win.eventdata.queryName"),
-                (IocKind::Ip, "45.155.205.233", "data.win.eventdata.queryResults"),
-                (IocKind::Ip, "2a0d:5600:24::abcd", "data.win.eventdata.queryResults"),
+                (
+                    IocKind::Domain,
+                    "malware-drop.ru",
+                    "data.win.eventdata.queryName"
+                ),
+                (
+                    IocKind::Ip,
+                    "45.155.205.233",
+                    "data.win.eventdata.queryResults"
+                ),
+                (
+                    IocKind::Ip,
+                    "2a0d:5600:24::abcd",
+                    "data.win.eventdata.queryResults"
+                ),
             ]
         );
-        assert!(ex.skipped.iter().any(|s| s.reason == SkipReason::NotGlobal && s.value == "10.0.0.1"));
+        assert!(ex
+            .skipped
+            .iter()
+            .any(|s| s.reason == SkipReason::NotGlobal && s.value == "10.0.0.1"));
     }
 
     #[test]
     fn syscheck_hashes_only_for_added_and_modified_files() {
-        let fim = |event: &str| json!({"syscheck": {"event": event, "path": "/tmp/x",
-            "md5_after": "44d88612fea8a8f36de82e1278abb02f", "sha256_after": "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"}});
+        let fim = |event: &str| {
+            json!({"syscheck": {"event": event, "path": "/tmp/x",
+            "md5_after": "44d88612fea8a8f36de82e1278abb02f", "sha256_after": "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"}})
+        };
         assert_eq!(run(fim("added")).indicators.len(), 2);
         assert_eq!(run(fim("modified")).indicators.len(), 2);
         assert!(run(fim("deleted")).indicators.is_empty());
@@ -263,13 +292,19 @@ mod tests {
 
     #[test]
     fn urls_bring_their_host_and_private_ips_are_dropped() {
-        let ex = run(json!({"data": {"srcip": "192.168.1.10", "dstip": "::ffff:185.220.101.47",
-            "url": "http://Malware-Drop.ru/payload.exe", "hostname": "malware-drop.ru."}}));
+        let ex = run(
+            json!({"data": {"srcip": "192.168.1.10", "dstip": "::ffff:185.220.101.47",
+            "url": "http://Malware-Drop.ru/payload.exe", "hostname": "malware-drop.ru."}}),
+        );
         assert_eq!(
             found(&ex),
             vec![
                 (IocKind::Ip, "185.220.101.47", "data.dstip"),
-                (IocKind::Url, "http://Malware-Drop.ru/payload.exe", "data.url"),
+                (
+                    IocKind::Url,
+                    "http://Malware-Drop.ru/payload.exe",
+                    "data.url"
+                ),
                 (IocKind::Domain, "malware-drop.ru", "data.url"),
             ]
         );
@@ -277,36 +312,75 @@ mod tests {
 
     #[test]
     fn suricata_fields_including_dns_query_arrays() {
-        let ex = run(json!({"data": {"event_type": "dns", "src_ip": "10.0.0.5", "dest_ip": "45.155.205.233",
+        let ex = run(
+            json!({"data": {"event_type": "dns", "src_ip": "10.0.0.5", "dest_ip": "45.155.205.233",
             "dns": {"queries": [{"rrname": "bad-update.net"}, {"rrname": "wpad"}]},
-            "tls": {"sni": "login.micr0soft-secure.com"}, "http": {"url": "/index.php"}}}));
+            "tls": {"sni": "login.micr0soft-secure.com"}, "http": {"url": "/index.php"}}}),
+        );
         let kinds: Vec<_> = found(&ex).into_iter().map(|(_, v, _)| v).collect();
-        assert_eq!(kinds, vec!["45.155.205.233", "bad-update.net", "login.micr0soft-secure.com"]);
+        assert_eq!(
+            kinds,
+            vec![
+                "45.155.205.233",
+                "bad-update.net",
+                "login.micr0soft-secure.com"
+            ]
+        );
     }
 
     #[test]
     fn allowlists_disabled_kinds_and_wildcards() {
-        let allow: Allowlist = serde_json::from_value(json!({"cidrs": ["45.155.204.0/23"], "domains": ["micr0soft-secure.com"]})).unwrap();
-        let ex = run_with(json!({"data": {"srcip": "45.155.205.233", "hostname": "login.micr0soft-secure.com",
-            "url": "http://x.example.com/a%"}}), &allow);
-        assert_eq!(found(&ex), vec![(IocKind::Domain, "x.example.com", "data.url")]);
+        let allow: Allowlist = serde_json::from_value(
+            json!({"cidrs": ["45.155.204.0/23"], "domains": ["micr0soft-secure.com"]}),
+        )
+        .unwrap();
+        let ex = run_with(
+            json!({"data": {"srcip": "45.155.205.233", "hostname": "login.micr0soft-secure.com",
+            "url": "http://x.example.com/a%"}}),
+            &allow,
+        );
+        assert_eq!(
+            found(&ex),
+            vec![(IocKind::Domain, "x.example.com", "data.url")]
+        );
         let reasons: Vec<_> = ex.skipped.iter().map(|s| s.reason).collect();
-        assert_eq!(reasons, vec![SkipReason::Allowlisted, SkipReason::Wildcard, SkipReason::Allowlisted]);
-        let policy = Policy { kinds: &[IocKind::Domain], allowlist: &Allowlist::default() };
-        let ex = extract(&json!({"data": {"srcip": "8.8.8.8", "hostname": "a.example.org"}}), &default_rules(), &policy);
-        assert_eq!(found(&ex), vec![(IocKind::Domain, "a.example.org", "data.hostname")]);
+        assert_eq!(
+            reasons,
+            vec![
+                SkipReason::Allowlisted,
+                SkipReason::Wildcard,
+                SkipReason::Allowlisted
+            ]
+        );
+        let policy = Policy {
+            kinds: &[IocKind::Domain],
+            allowlist: &Allowlist::default(),
+        };
+        let ex = extract(
+            &json!({"data": {"srcip": "8.8.8.8", "hostname": "a.example.org"}}),
+            &default_rules(),
+            &policy,
+        );
+        assert_eq!(
+            found(&ex),
+            vec![(IocKind::Domain, "a.example.org", "data.hostname")]
+        );
     }
 
     #[test]
     fn duplicates_are_reported_once_with_the_first_field() {
-        let ex = run(json!({"data": {"srcip": "8.8.8.8", "src_ip": "8.8.8.8", "eventdata": {"Hashes": "-"}}}));
+        let ex = run(
+            json!({"data": {"srcip": "8.8.8.8", "src_ip": "8.8.8.8", "eventdata": {"Hashes": "-"}}}),
+        );
         assert_eq!(found(&ex), vec![(IocKind::Ip, "8.8.8.8", "data.srcip")]);
     }
 
     #[test]
     fn own_events_are_recognised() {
         assert!(is_own_event(&json!({"data": {"integration": "misp"}})));
-        assert!(!is_own_event(&json!({"data": {"integration": "virustotal"}})));
+        assert!(!is_own_event(
+            &json!({"data": {"integration": "virustotal"}})
+        ));
         assert!(!is_own_event(&json!({"data": "x"})));
     }
 }

@@ -70,7 +70,9 @@ impl Condition {
     pub fn holds(&self, alert: &Value) -> bool {
         let mut found = Vec::new();
         self.path.collect(alert, &mut found);
-        found.iter().any(|v| self.any_of.iter().any(|want| want == v))
+        found
+            .iter()
+            .any(|v| self.any_of.iter().any(|want| want == v))
     }
 }
 
@@ -138,7 +140,9 @@ impl TryFrom<String> for FieldPath {
                     None => (part, false),
                 };
                 if key.is_empty() || key.contains(['[', ']']) {
-                    Err(format!("{text:?} is not a field path like data.dns.queries[].rrname"))
+                    Err(format!(
+                        "{text:?} is not a field path like data.dns.queries[].rrname"
+                    ))
                 } else {
                     Ok(Step {
                         key: key.to_string(),
@@ -181,13 +185,19 @@ mod tests {
         let alert = json!({"data": {"dns": {"queries": [{"rrname": "a.example"}, {"rrname": "b.example"}, {"x": 1}]},
                                     "list": ["1.1.1.1", 2]}});
         let mut out = Vec::new();
-        FieldPath::try_from("data.dns.queries[].rrname".to_string()).unwrap().collect(&alert, &mut out);
+        FieldPath::try_from("data.dns.queries[].rrname".to_string())
+            .unwrap()
+            .collect(&alert, &mut out);
         assert_eq!(out, vec!["a.example", "b.example"]);
         out.clear();
-        FieldPath::try_from("data.list".to_string()).unwrap().collect(&alert, &mut out);
+        FieldPath::try_from("data.list".to_string())
+            .unwrap()
+            .collect(&alert, &mut out);
         assert_eq!(out, vec!["1.1.1.1", "2"]);
         out.clear();
-        FieldPath::try_from("data.missing.deeper".to_string()).unwrap().collect(&alert, &mut out);
+        FieldPath::try_from("data.missing.deeper".to_string())
+            .unwrap()
+            .collect(&alert, &mut out);
         assert!(out.is_empty());
         assert!(FieldPath::try_from("data..x".to_string()).is_err());
         assert!(FieldPath::try_from("data.x[0]".to_string()).is_err());

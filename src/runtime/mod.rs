@@ -47,9 +47,11 @@ pub fn started_by_integratord(argv0: Option<&OsStr>, exe: Option<&Path>) -> bool
 pub fn integratord_home(exe: Option<&Path>) -> PathBuf {
     exe.and_then(crate::wazuh::home::from_executable)
         .or_else(|| {
-            std::env::current_dir()
-                .ok()
-                .filter(|d| d.join(crate::wazuh::queue::QUEUE_PATH).parent().is_some_and(Path::exists))
+            std::env::current_dir().ok().filter(|d| {
+                d.join(crate::wazuh::queue::QUEUE_PATH)
+                    .parent()
+                    .is_some_and(Path::exists)
+            })
         })
         .unwrap_or_else(|| crate::wazuh::home::resolve(None))
 }
@@ -69,12 +71,20 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
     log.debug(format!(
         "started: alert {}, api_key {}, hook_url {:?}, options {:?}, timeout {:?}, retries {:?}{}",
         inv.alert_file.display(),
-        if inv.api_key.is_some() { "given" } else { "not given" },
+        if inv.api_key.is_some() {
+            "given"
+        } else {
+            "not given"
+        },
         inv.hook_url,
         inv.options_file,
         inv.timeout,
         inv.retries,
-        if inv.ignored.is_empty() { String::new() } else { format!(", ignored arguments {:?}", inv.ignored) },
+        if inv.ignored.is_empty() {
+            String::new()
+        } else {
+            format!(", ignored arguments {:?}", inv.ignored)
+        },
     ));
 
     let (alert, format) = match alert::read(&inv.alert_file) {
@@ -103,7 +113,11 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
     log.redact(loaded.api_key.expose());
     report_settings_notices(home, &log, &loaded);
 
-    let rules = loaded.settings.field_map.clone().unwrap_or_else(fieldmap::default_rules);
+    let rules = loaded
+        .settings
+        .field_map
+        .clone()
+        .unwrap_or_else(fieldmap::default_rules);
     let policy = extract::Policy {
         kinds: &loaded.settings.lookup.kinds,
         allowlist: &loaded.settings.allowlist,
@@ -115,7 +129,10 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
         }
     }
     if extraction.indicators.is_empty() {
-        log.debug(format!("alert {} (rule {}): nothing to look up", alert_ref.id, alert_ref.rule_id));
+        log.debug(format!(
+            "alert {} (rule {}): nothing to look up",
+            alert_ref.id, alert_ref.rule_id
+        ));
         return EXIT_OK;
     }
 
@@ -130,7 +147,11 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
         deadline.http_budget(Duration::from_millis(loaded.settings.misp.timeout_ms)),
     )
     .and_then(|client| {
-        search::search(&client, &extraction.indicators, &(&loaded.settings.lookup).into())
+        search::search(
+            &client,
+            &extraction.indicators,
+            &(&loaded.settings.lookup).into(),
+        )
     });
     let payloads: Vec<Value> = match &result {
         Ok(matches) => {
@@ -143,7 +164,11 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
             ));
             let max = loaded.settings.lookup.max_events;
             if matches.len() > max {
-                log.info(format!("alert {}: {} matches, reporting the first {max} (lookup.max_events)", alert_ref.id, matches.len()));
+                log.info(format!(
+                    "alert {}: {} matches, reporting the first {max} (lookup.max_events)",
+                    alert_ref.id,
+                    matches.len()
+                ));
             }
             matches
                 .iter()
@@ -165,7 +190,13 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
     }
 }
 
-fn send_all(queue: &Queue, location: &Location, payloads: Vec<Value>, deadline: &Deadline, log: &IntegrationsLog) -> i32 {
+fn send_all(
+    queue: &Queue,
+    location: &Location,
+    payloads: Vec<Value>,
+    deadline: &Deadline,
+    log: &IntegrationsLog,
+) -> i32 {
     for payload in payloads {
         let Some(msg) = event::frame_to_fit(location, payload) else {
             log.error("an event could not be made to fit in one analysisd message; dropped");

@@ -52,9 +52,17 @@ pub fn run(home: &Path, opts: &Options) -> Result<i32> {
         &loaded.settings.misp,
         Duration::from_millis(loaded.settings.misp.timeout_ms),
     )?;
-    let rules = loaded.settings.field_map.clone().unwrap_or_else(fieldmap::default_rules);
+    let rules = loaded
+        .settings
+        .field_map
+        .clone()
+        .unwrap_or_else(fieldmap::default_rules);
     let policy = search::Policy::from(&loaded.settings.lookup);
-    let queue = if opts.send { Some(Queue::connect(home)?) } else { None };
+    let queue = if opts.send {
+        Some(Queue::connect(home)?)
+    } else {
+        None
+    };
     let source = opts
         .alerts
         .clone()
@@ -197,8 +205,8 @@ impl<W: Write> TestRun<W> {
         for p in batch {
             for i in &p.indicators {
                 let key = (i.kind, i.value.to_ascii_lowercase());
-                if !self.known.contains_key(&key) {
-                    self.known.insert(key, Vec::new());
+                if let std::collections::hash_map::Entry::Vacant(slot) = self.known.entry(key) {
+                    slot.insert(Vec::new());
                     new.push(i.clone());
                 }
             }
@@ -263,7 +271,11 @@ impl<W: Write> TestRun<W> {
             });
             writeln!(self.out, "{line}")?;
         } else {
-            let list: Vec<String> = p.indicators.iter().map(|i| format!("{} {} ({})", i.kind, i.value, i.field)).collect();
+            let list: Vec<String> = p
+                .indicators
+                .iter()
+                .map(|i| format!("{} {} ({})", i.kind, i.value, i.field))
+                .collect();
             writeln!(
                 self.out,
                 "line {} alert {} rule {}: {} indicator(s): {}",
@@ -287,7 +299,15 @@ impl<W: Write> TestRun<W> {
                 )?;
             }
             for msg in &sent {
-                writeln!(self.out, "  {} {msg}", if self.queue.is_some() { "SENT" } else { "WOULD SEND" })?;
+                writeln!(
+                    self.out,
+                    "  {} {msg}",
+                    if self.queue.is_some() {
+                        "SENT"
+                    } else {
+                        "WOULD SEND"
+                    }
+                )?;
             }
         }
         Ok(())
@@ -299,11 +319,15 @@ impl<W: Write> TestRun<W> {
         }
         let s = &self.summary;
         if self.json {
-            writeln!(self.out, "{}", json!({"summary": {
+            writeln!(
+                self.out,
+                "{}",
+                json!({"summary": {
                 "alerts": s.lines, "invalid": s.invalid, "own_events": s.own_events,
                 "with_indicators": s.with_indicators, "indicators": s.indicators,
                 "distinct_indicators": self.known.len(), "misp_requests": s.requests,
-                "matched_alerts": s.matched_alerts, "events": s.events, "sent": s.sent}}))?;
+                "matched_alerts": s.matched_alerts, "events": s.events, "sent": s.sent}})
+            )?;
         } else {
             writeln!(
                 self.out,

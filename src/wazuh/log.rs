@@ -152,11 +152,20 @@ mod tests {
         log.error("auth failed for SECRETKEY\nsecond line");
         let text = std::fs::read_to_string(home.path().join(LOG_PATH)).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
-        assert!(text.contains(" custom-misp: ERROR: auth failed for **** second line"), "{text}");
+        assert!(
+            text.contains(" custom-misp: ERROR: auth failed for **** second line"),
+            "{text}"
+        );
         assert!(!text.contains("SECRETKEY"));
         let b = text.as_bytes();
-        assert!(b[4] == b'/' && b[7] == b'/' && b[10] == b' ' && b[13] == b':', "{text}");
-        let mode = std::fs::metadata(home.path().join(LOG_PATH)).unwrap().mode() & 0o777;
+        assert!(
+            b[4] == b'/' && b[7] == b'/' && b[10] == b' ' && b[13] == b':',
+            "{text}"
+        );
+        let mode = std::fs::metadata(home.path().join(LOG_PATH))
+            .unwrap()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o640);
     }
 

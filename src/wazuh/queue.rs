@@ -35,7 +35,10 @@ impl Location {
             return Location::manager();
         }
         let name = agent["name"].as_str().unwrap_or("");
-        let ip = agent["ip"].as_str().filter(|s| !s.is_empty()).unwrap_or("any");
+        let ip = agent["ip"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("any");
         let raw = format!("[{id}] ({name}) {ip}");
         Location(format!("{}->{PROGRAM}", escape(&raw)))
     }
@@ -63,7 +66,9 @@ fn escape(raw: &str) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("analysisd queue socket {path} is unavailable ({source}): is wazuh-analysisd running?")]
+    #[error(
+        "analysisd queue socket {path} is unavailable ({source}): is wazuh-analysisd running?"
+    )]
     Unavailable { path: PathBuf, source: io::Error },
     #[error("sending to analysisd failed: {0}")]
     Send(io::Error),
@@ -107,7 +112,12 @@ impl Queue {
                 "only {n} of {} bytes sent",
                 msg.len()
             )))),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 Err(QueueError::Timeout)
             }
             Err(e) => Err(QueueError::Send(e)),
@@ -135,6 +145,9 @@ mod tests {
             "1:[017] (web||01|:prod) 2001|:db8|:|:5->misp:{\"a\":1}"
         );
         let no_ip = json!({"agent": {"id": "002", "name": "db"}});
-        assert_eq!(Location::for_alert(&no_ip).frame("{}"), b"1:[002] (db) any->misp:{}");
+        assert_eq!(
+            Location::for_alert(&no_ip).frame("{}"),
+            b"1:[002] (db) any->misp:{}"
+        );
     }
 }

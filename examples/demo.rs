@@ -1,0 +1,174 @@
+//! The end-to-end demo: a temporary Wazuh home, the MISP double on loopback over HTTPS with its
+//! own CA, and a few realistic alerts run through `integrations/custom-misp` exactly as
+//! wazuh-integratord runs them. Prints what analysisd receives.
+//!
+//! `cargo run --release --example demo`
+
+use misp_double::{seed, MispDouble};
+use serde_json::{json, Value};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let binary = build_binary()?;
+    let double = MispDouble::https();
+    let home = tempfile::Builder::new().prefix("wazuh-demo-").tempdir()?;
+    let home = home.path();
+    for d in ["etc", "logs", "queue/sockets", "integrations"] {
+        std::fs::create_dir_all(home.join(d))?;
+    }
+    let integration = home.join("integrations/custom-misp");
+    std::fs::copy(&binary, &integration)?;
+    std::fs::set_permissions(&integration, std::fs::Permissions::from_mode(0o750))?;
+    let ca = home.join("etc/misp-ca.pem");
+    double.write_ca_file(&ca)?;
+    let settings = json!({"version": 1, "misp": {"url": double.url(), "api_key": misp_double::DEFAULT_API_KEY, "ca_file": ca}});
+    let settings_path = home.join("etc/custom-misp.json");
+    std::fs::write(&settings_path, serde_json::to_vec_pretty(&settings)?)?;
+    std::fs::set_permissions(&settings_path, std::fs::Permissions::from_mode(0o640))?;
+    let queue = UnixDatagram::bind(home.join("queue/sockets/queue"))?;
+    queue.set_nonblocking(true)?;
+
+    println!("MISP double (HTTPS, private CA): {}", double.url());
+    println!("Wazuh home:                      {}\n", home.display());
+    for (title, alert) in alerts() {
+        let file = tempfile::Builder::new()
+            .prefix("custom-misp-")
+            .suffix(".alert")
+            .tempfile()?;
+        std::fs::write(file.path(), format!("{alert}\n"))?;
+        let started = Instant::now();
+        // Wazuh 4.14's argv: alert api_key hook_url debug options timeout retries redirection.
+        let status = Command::new(&integration)
+            .arg0("integrations")
+            .args([
+                file.path().as_os_str(),
+                "".as_ref(),
+                "".as_ref(),
+                "".as_ref(),
+                "".as_ref(),
+            ])
+            .args(["10", "3", "> /dev/null 2>&1"])
+            .current_dir(home)
+            .status()?;
+        let took = started.elapsed();
+        println!(
+            "== {title} (exit {}, {:.1} ms)",
+            status.code().unwrap_or(-1),
+            took.as_secs_f64() * 1e3
+        );
+        let mut buf = vec![0u8; 70_000];
+        let mut any = false;
+        while let Ok(n) = queue.recv(&mut buf) {
+            any = true;
+            print_datagram(&String::from_utf8_lossy(&buf[..n]));
+        }
+        if !any {
+            println!("   (nothing sent: no indicator worth a lookup, or no match)");
+        }
+        println!();
+    }
+    let log = std::fs::read_to_string(home.join("logs/integrations.log")).unwrap_or_default();
+    println!(
+        "logs/integrations.log: {}",
+        if log.is_empty() { "(empty)" } else { &log }
+    );
+    println!(
+        "MISP saw {} restSearch request(s).",
+        double.request_count("/attributes/restSearch")
+    );
+    Ok(())
+}
+
+fn print_datagram(d: &str) {
+    let (head, json) = match d.find(":{") {
+        Some(i) => (&d[..i], &d[i + 1..]),
+        None => (d, ""),
+    };
+    println!("   to analysisd: {head}:");
+    if let Ok(v) = serde_json::from_str::<Value>(json) {
+        let m = &v["misp"];
+        if m.get("error").is_some() {
+            println!("     error {}", m["error"]);
+        } else {
+            println!(
+                "     {} {} ({}) from {} -> MISP {} in event {} \"{}\" tags [{}]",
+                m["ioc_kind"].as_str().unwrap_or(""),
+                m["ioc_value"].as_str().unwrap_or(""),
+                m["ioc_field"].as_str().unwrap_or(""),
+                m["alert"]["rule_id"].as_str().unwrap_or(""),
+                m["type"].as_str().unwrap_or(""),
+                m["event_id"].as_str().unwrap_or(""),
+                m["event_info"].as_str().unwrap_or(""),
+                m["tags"].as_str().unwrap_or("")
+            );
+        }
+    }
+}
+
+fn alerts() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "sshd brute force from a known scanner (agent web-01)",
+            json!({
+            "timestamp": "2026-11-27T06:05:24.123+0000", "id": "1764223524.1234",
+            "rule": {"level": 5, "description": "sshd: Attempt to login using a non-existent user", "id": "5710", "groups": ["syslog", "sshd", "authentication_failed"]},
+            "agent": {"id": "001", "name": "web-01", "ip": "10.0.0.11"},
+            "decoder": {"parent": "sshd", "name": "sshd"},
+            "data": {"srcip": seed::BRUTE_FORCE_IP, "srcport": "53422", "srcuser": "admin"},
+            "location": "/var/log/auth.log"}),
+        ),
+        (
+            "Sysmon process creation with EICAR hashes (agent WIN-DC01)",
+            json!({
+            "id": "1764223525.2001",
+            "rule": {"level": 12, "description": "Sysmon - Suspicious Process", "id": "100100", "groups": ["windows", "sysmon", "sysmon_event1"]},
+            "agent": {"id": "002", "name": "WIN-DC01", "ip": "10.0.0.20"},
+            "data": {"win": {"system": {"eventID": "1"}, "eventdata": {"image": "C:\\Users\\bob\\Downloads\\eicar.com",
+                "hashes": format!("SHA1={},MD5={},SHA256={},IMPHASH=F34D5F2D4577ED6D9CEEC516C1F5A744",
+                    seed::EICAR_SHA1.to_uppercase(), seed::EICAR_MD5.to_uppercase(), seed::EICAR_SHA256.to_uppercase())}}}}),
+        ),
+        (
+            "Suricata DNS query for a C2 domain (manager)",
+            json!({
+            "id": "1764223526.3001",
+            "rule": {"level": 3, "description": "Suricata: DNS query", "id": "86601", "groups": ["ids", "suricata"]},
+            "agent": {"id": "000", "name": "wazuh-manager"},
+            "decoder": {"name": "json"},
+            "data": {"event_type": "dns", "src_ip": "10.0.0.31", "dest_ip": "10.0.0.53",
+                     "dns": {"type": "query", "rrname": "Bad-Update.NET."}}}),
+        ),
+        (
+            "internal traffic only (nothing to look up)",
+            json!({
+            "id": "1764223527.4001",
+            "rule": {"level": 5, "description": "sshd: authentication failed", "id": "5760"},
+            "agent": {"id": "001", "name": "web-01", "ip": "10.0.0.11"},
+            "data": {"srcip": "192.168.10.5"}}),
+        ),
+    ]
+}
+
+/// The demo runs the real binary, so make sure it is built with the same profile as we are.
+fn build_binary() -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let me = std::env::current_exe()?;
+    let profile_dir = me
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("unexpected example path")?;
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "--bin", "wazuh-misp"]);
+    if release {
+        build.arg("--release");
+    }
+    if !build.status()?.success() {
+        return Err("building wazuh-misp failed".into());
+    }
+    Ok(profile_dir.join("wazuh-misp"))
+}
