@@ -51,7 +51,7 @@ fn main() {
     });
     report("/bin/true (fork/exec floor)", &baseline);
 
-    let mut case =
+    let case =
         |name: &str, settings: serde_json::Value, alert_json: &serde_json::Value, expect: usize| {
             write_settings(home, &settings);
             std::fs::write(&alert, format!("{alert_json}\n")).unwrap();

@@ -86,11 +86,14 @@ fn brute_force_ip_gives_one_enriched_event_for_the_agent() {
     );
 }
 
+/// (MISP type, MISP value, alert field) of an expected match.
+type Expected = (&'static str, &'static str, &'static str);
+
 /// Every row of the source table in alerts.md, with the attribute it must find.
 #[test]
 fn every_indicator_source_is_looked_up() {
     let (_double, home) = setup();
-    let cases: Vec<(&str, Value, Vec<(&str, &str, &str)>)> = vec![
+    let cases: Vec<(&str, Value, Vec<Expected>)> = vec![
         (
             "generic dstip",
             json!({"data": {"dstip": seed::C2_IP}}),
