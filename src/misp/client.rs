@@ -5,11 +5,13 @@
 //! [`MispError`] that never contains the key.
 
 use super::error::{ErrorKind, MispError};
+use super::transport::{CoalescingConnector, LiteralFirstResolver};
 use crate::settings::{ApiKey, MispSettings};
 use serde_json::Value;
 use std::io::ErrorKind as IoKind;
 use std::time::Duration;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::unversioned::transport::{Connector, DefaultConnector};
 
 /// The largest answer we read. A lookup asks for at most `lookup.limit` attributes, which is far
 /// below this; anything larger is a misbehaving server or proxy.
@@ -45,7 +47,7 @@ impl MispClient {
             .disable_verification(!misp.verify_tls)
             .build();
         let connect = Duration::from_millis(misp.connect_timeout_ms).min(total);
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
             .max_redirects(0)
@@ -53,8 +55,13 @@ impl MispClient {
             .user_agent(USER_AGENT)
             .timeout_connect(Some(connect))
             .timeout_global(Some(total))
-            .build()
-            .new_agent();
+            // ureq's 128 KiB defaults cost page faults in a process that lives for one request;
+            // the input buffer still holds the largest response head MISP sends.
+            .input_buffer_size(64 * 1024)
+            .output_buffer_size(16 * 1024)
+            .build();
+        let connector = DefaultConnector::new().chain(CoalescingConnector);
+        let agent = ureq::Agent::with_parts(config, connector, LiteralFirstResolver::default());
         Ok(MispClient {
             agent,
             base_url: base_url.trim_end_matches('/').to_string(),

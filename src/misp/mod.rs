@@ -5,6 +5,7 @@
 pub mod client;
 pub mod error;
 pub mod search;
+mod transport;
 
 pub use client::MispClient;
 pub use error::{ErrorKind, MispError};
