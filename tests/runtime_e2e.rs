@@ -123,6 +123,16 @@ fn every_indicator_source_is_looked_up() {
             vec![("domain|ip", seed::DOMAIN_IP, "data.dns.queries[].rrname")],
         ),
         (
+            "suricata dns rrname",
+            json!({"data": {"event_type": "dns", "dns": {"type": "query", "rrname": "Bad-Update.NET."}}}),
+            vec![("domain|ip", seed::DOMAIN_IP, "data.dns.rrname")],
+        ),
+        (
+            "suricata http hostname",
+            json!({"data": {"event_type": "http", "http": {"hostname": seed::MALWARE_DOMAIN, "url": "/payload.exe"}}}),
+            vec![("domain", seed::MALWARE_DOMAIN, "data.http.hostname")],
+        ),
+        (
             "suricata tls sni",
             json!({"data": {"tls": {"sni": seed::PHISHING_HOSTNAME}}}),
             vec![("hostname", seed::PHISHING_HOSTNAME, "data.tls.sni")],
@@ -548,4 +558,107 @@ fn log_file_created_by_root_belongs_to_the_logs_directory_owner() {
     let logs = std::fs::metadata(home.path().join("logs")).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o640);
     assert_eq!((meta.uid(), meta.gid()), (logs.uid(), logs.gid()));
+}
+
+#[test]
+fn notices_are_logged_once_when_the_state_directory_exists() {
+    let (double, home) = setup();
+    std::fs::create_dir_all(home.path().join("var/custom-misp")).unwrap();
+    let mut s = WazuhHome::settings_for(&double);
+    s["future_option"] = json!(1);
+    home.write_settings(&s);
+    for _ in 0..3 {
+        assert_eq!(
+            home.run_json(&sshd_alert(seed::BRUTE_FORCE_IP))
+                .status
+                .code(),
+            Some(0)
+        );
+    }
+    assert_eq!(
+        home.log().matches("future_option").count(),
+        1,
+        "{}",
+        home.log()
+    );
+}
+
+/// integratord runs the integration as user wazuh: the 0640 root:wazuh settings file must be
+/// readable through the group, and the log appendable.
+#[test]
+fn runs_as_the_wazuh_user_with_group_readable_settings() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let (Some(gid), true) = (wazuh_gid(), nix::unistd::geteuid().is_root()) else {
+        eprintln!("skipped: needs root and a wazuh group (as .ci/run sets up)");
+        return;
+    };
+    let uid = nix::unistd::User::from_name("wazuh")
+        .unwrap()
+        .expect("wazuh user")
+        .uid
+        .as_raw();
+    let (_double, home) = setup();
+    for dir in [
+        home.path(),
+        &home.path().join("etc"),
+        &home.path().join("integrations"),
+    ] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        std::os::unix::fs::chown(dir, Some(0), Some(gid)).unwrap();
+    }
+    std::fs::set_permissions(
+        home.path().join("logs"),
+        std::fs::Permissions::from_mode(0o770),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(home.path().join("logs"), Some(uid), Some(gid)).unwrap();
+    std::os::unix::fs::chown(
+        home.path().join("queue/sockets/queue"),
+        Some(uid),
+        Some(gid),
+    )
+    .unwrap();
+    let alert = tempfile::Builder::new()
+        .suffix(".alert")
+        .tempfile()
+        .unwrap();
+    std::fs::write(
+        alert.path(),
+        format!("{}\n", sshd_alert(seed::BRUTE_FORCE_IP)),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(alert.path(), Some(uid), Some(gid)).unwrap();
+    let out = std::process::Command::new(home.path().join("integrations/custom-misp"))
+        .arg0("integrations")
+        .arg(alert.path())
+        .args(["", "", "", "", "10", "3", "> /dev/null 2>&1"])
+        .current_dir(home.path())
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(home.datagrams().len(), 1);
+
+    // A settings file the group cannot read is a clear settings error, not a crash.
+    std::fs::set_permissions(
+        home.path().join("etc/custom-misp.json"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let out = std::process::Command::new(home.path().join("integrations/custom-misp"))
+        .arg0("integrations")
+        .arg(alert.path())
+        .current_dir(home.path())
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Permission denied"),
+        "{}",
+        stdout(&out)
+    );
 }
