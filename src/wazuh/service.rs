@@ -1,0 +1,247 @@
+//! Running Wazuh's own programs: the `-t` configuration checks of wazuh-integratord and
+//! wazuh-analysisd (the judges of whether a change is kept), and the safe restart. Every child
+//! gets a clean environment (no inherited `MISP_API_KEY` or anything else of ours) and a time
+//! limit.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Finished {
+    pub success: bool,
+    pub code: Option<i32>,
+    /// stdout then stderr, lossily decoded.
+    pub text: String,
+}
+
+/// Runs `cmd` with a minimal environment and kills it after `limit`.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Finished> {
+    cmd.env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LANG", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        if let Some(e) = stderr.as_mut() {
+            let _ = e.read_to_end(&mut s);
+        }
+        s
+    });
+    let out_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        if let Some(o) = stdout.as_mut() {
+            let _ = o.read_to_end(&mut s);
+        }
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if started.elapsed() >= limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut bytes = out_reader.join().unwrap_or_default();
+    bytes.extend(err_reader.join().unwrap_or_default());
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if status.is_none() {
+        text.push_str(&format!(
+            "\n(killed after {} s without finishing)",
+            limit.as_secs()
+        ));
+    }
+    Ok(Finished {
+        success: status.is_some_and(|s| s.success()),
+        code: status.and_then(|s| s.code()),
+        text,
+    })
+}
+
+/// What Wazuh's own checks said about the configuration on disk.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckReport {
+    /// Programs that ran (the ones present in `bin/`).
+    pub ran: Vec<&'static str>,
+    pub failures: Vec<String>,
+    /// WARNING/ERROR/CRITICAL lines, with timestamps and pids removed so runs compare.
+    pub findings: BTreeSet<String>,
+}
+
+impl CheckReport {
+    /// Problems this report has that `before` did not: a failure, or a finding not seen before.
+    pub fn new_problems(&self, before: &CheckReport) -> Vec<String> {
+        let mut out: Vec<String> = self.failures.clone();
+        out.extend(self.findings.difference(&before.findings).cloned());
+        out
+    }
+}
+
+const CHECKS: [&str; 2] = ["wazuh-integratord", "wazuh-analysisd"];
+
+/// Runs `bin/wazuh-integratord -t` and `bin/wazuh-analysisd -t` where they exist.
+pub fn check_config(home: &Path) -> std::io::Result<CheckReport> {
+    let mut report = CheckReport::default();
+    for name in CHECKS {
+        let bin = home.join("bin").join(name);
+        if !bin.is_file() {
+            continue;
+        }
+        report.ran.push(name);
+        let done = run_bounded(
+            Command::new(&bin).arg("-t").current_dir(home),
+            Duration::from_secs(120),
+        )?;
+        let findings: Vec<String> = done.text.lines().filter_map(normalise_finding).collect();
+        if !done.success {
+            let detail = if findings.is_empty() {
+                done.text.trim().lines().last().unwrap_or("").to_string()
+            } else {
+                findings.join("; ")
+            };
+            report
+                .failures
+                .push(format!("{name} -t failed (exit {:?}): {detail}", done.code));
+        }
+        report
+            .findings
+            .extend(findings.into_iter().map(|f| format!("{name}: {f}")));
+    }
+    Ok(report)
+}
+
+/// Keeps `WARNING: …`/`ERROR: …`/`CRITICAL: …` and drops the timestamp and pid before it.
+fn normalise_finding(line: &str) -> Option<String> {
+    ["CRITICAL:", "ERROR:", "WARNING:"]
+        .iter()
+        .find_map(|tag| line.find(tag).map(|at| line[at..].trim().to_string()))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restart {
+    /// `systemctl reload wazuh-manager`: the packaged unit's reload runs `wazuh-control reload`.
+    SystemdReload,
+    /// `bin/wazuh-control restart`, which tests every daemon's config before stopping the old ones.
+    WazuhControl,
+    /// The manager is not running; nothing to restart.
+    NotRunning,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServiceManager {
+    /// systemd when it runs and knows wazuh-manager, else wazuh-control
+    Auto,
+    Systemd,
+    WazuhControl,
+}
+
+/// Restarts the manager the safe way if it runs. Returns what was done, or Wazuh's message.
+pub fn restart(home: &Path, manager: ServiceManager) -> Result<Restart, String> {
+    let use_systemd = match manager {
+        ServiceManager::Systemd => true,
+        ServiceManager::WazuhControl => false,
+        ServiceManager::Auto => Path::new("/run/systemd/system").is_dir() && which("systemctl"),
+    };
+    let limit = Duration::from_secs(300);
+    if use_systemd {
+        let active = run_bounded(
+            Command::new("systemctl").args(["is-active", "--quiet", "wazuh-manager"]),
+            Duration::from_secs(30),
+        )
+        .map(|f| f.success)
+        .unwrap_or(false);
+        if !active {
+            return Ok(Restart::NotRunning);
+        }
+        let done = run_bounded(
+            Command::new("systemctl").args(["reload", "wazuh-manager"]),
+            limit,
+        )
+        .map_err(|e| format!("systemctl reload wazuh-manager: {e}"))?;
+        return if done.success {
+            Ok(Restart::SystemdReload)
+        } else {
+            Err(format!(
+                "systemctl reload wazuh-manager failed: {}",
+                done.text.trim()
+            ))
+        };
+    }
+    let control = home.join("bin/wazuh-control");
+    if !control.is_file() {
+        return Err(format!(
+            "{} not found: restart the manager yourself",
+            control.display()
+        ));
+    }
+    let status = run_bounded(
+        Command::new(&control).arg("status").current_dir(home),
+        Duration::from_secs(30),
+    )
+    .map_err(|e| format!("{} status: {e}", control.display()))?;
+    if !status.text.contains("is running") {
+        return Ok(Restart::NotRunning);
+    }
+    let done = run_bounded(
+        Command::new(&control).arg("restart").current_dir(home),
+        limit,
+    )
+    .map_err(|e| format!("{} restart: {e}", control.display()))?;
+    if done.success {
+        Ok(Restart::WazuhControl)
+    } else {
+        Err(format!(
+            "wazuh-control restart failed: {}",
+            done.text.trim()
+        ))
+    }
+}
+
+fn which(program: &str) -> bool {
+    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        .iter()
+        .any(|d| Path::new(d).join(program).is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_drop_timestamps_and_pids() {
+        assert_eq!(
+            normalise_finding("2026/11/27 06:40:01 wazuh-analysisd[1234] rules_op.c:123 at x(): WARNING: (7617): Signature ID '100001' was found"),
+            Some("WARNING: (7617): Signature ID '100001' was found".into())
+        );
+        assert_eq!(normalise_finding("2026/11/27 INFO: fine"), None);
+    }
+
+    #[test]
+    fn children_get_a_clean_environment_and_a_time_limit() {
+        std::env::set_var("MISP_API_KEY", "leak");
+        let out = run_bounded(
+            Command::new("/bin/sh").args(["-c", "env"]),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert!(out.success);
+        assert!(!out.text.contains("MISP_API_KEY"), "{}", out.text);
+        let slow = run_bounded(
+            Command::new("/bin/sleep").arg("5"),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        assert!(!slow.success && slow.text.contains("killed"));
+    }
+}
