@@ -27,6 +27,8 @@ pub struct Settings {
     pub misp: MispSettings,
     pub lookup: LookupSettings,
     pub allowlist: Allowlist,
+    pub cache: CacheSettings,
+    pub breaker: BreakerSettings,
     /// Replaces the built-in field map (`templates/field-map.json`) when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field_map: Option<Vec<FieldRule>>,
@@ -41,6 +43,8 @@ impl Default for Settings {
             misp: MispSettings::default(),
             lookup: LookupSettings::default(),
             allowlist: Allowlist::default(),
+            cache: CacheSettings::default(),
+            breaker: BreakerSettings::default(),
             field_map: None,
             install: InstallChoices::default(),
         }
@@ -98,6 +102,51 @@ impl Default for LookupSettings {
             enforce_warninglist: true,
             max_events: 10,
             limit: 100,
+        }
+    }
+}
+
+/// The lookup cache shared by all runs (`var/custom-misp/cache.db`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    /// How long an indicator MISP knows is remembered.
+    pub positive_ttl_s: u64,
+    /// How long "MISP does not know it" is remembered (shorter: new intelligence arrives).
+    pub negative_ttl_s: u64,
+    /// Entries kept; the oldest are evicted beyond it.
+    pub max_entries: u32,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            enabled: true,
+            positive_ttl_s: 3600,
+            negative_ttl_s: 900,
+            max_entries: 65536,
+        }
+    }
+}
+
+/// When MISP keeps failing, stop asking it for a while (`var/custom-misp/breaker`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BreakerSettings {
+    /// Consecutive failures that open the breaker.
+    pub failures: u32,
+    /// First pause; it doubles after each failed probe, up to `max_backoff_s`.
+    pub backoff_s: u64,
+    pub max_backoff_s: u64,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings {
+            failures: 3,
+            backoff_s: 30,
+            max_backoff_s: 600,
         }
     }
 }
@@ -276,6 +325,12 @@ impl Settings {
         }
         if self.misp.connect_timeout_ms == 0 || self.misp.timeout_ms == 0 {
             return Err("misp timeouts must be greater than 0".into());
+        }
+        if self.breaker.failures == 0 || self.breaker.backoff_s == 0 {
+            return Err("breaker.failures and breaker.backoff_s must be at least 1".into());
+        }
+        if self.cache.max_entries < 64 {
+            return Err("cache.max_entries must be at least 64".into());
         }
         if self.lookup.max_events == 0 || self.lookup.limit == 0 {
             return Err("lookup.max_events and lookup.limit must be at least 1".into());

@@ -396,13 +396,12 @@ fn settings_problems_exit_4_and_raise_a_config_event() {
     // A newer setup's unknown keys never stop the runtime.
     let mut s = WazuhHome::settings_for(&double);
     s["misp"]["sightings"] = json!(true);
-    s["cache"] = json!({"ttl": 60});
+    s["threat_feeds"] = json!({"refresh": 60});
     home.write_settings(&s);
     let out = home.run_json(&sshd_alert(seed::BRUTE_FORCE_IP));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
-        home.log().contains("cache, misp.sightings")
-            || home.log().contains("misp.sightings, cache"),
+        home.log().contains("ignored: misp.sightings, threat_feeds ("),
         "{}",
         home.log()
     );

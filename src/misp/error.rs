@@ -2,9 +2,9 @@
 //! (`connect, tls, timeout, auth, not_found, rate_limited, server, protocol, config`), each with a
 //! message that says what to do next.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// DNS, refused or reset connections.

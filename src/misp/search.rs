@@ -31,8 +31,8 @@ impl From<&crate::settings::LookupSettings> for Policy {
     }
 }
 
-/// A MISP attribute as far as we report it.
-#[derive(Debug, Clone, PartialEq)]
+/// A MISP attribute as far as we report it (and cache it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Attribute {
     pub id: String,
     pub event_id: String,
@@ -102,18 +102,26 @@ pub fn request_body<'a>(
     Some(Value::Object(body))
 }
 
+/// The attributes that really answer the indicators of one search.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub matches: Vec<Match>,
+    /// MISP returned `limit` attributes: there may be more, so "no match" is not certain.
+    pub truncated: bool,
+}
+
 /// Runs one search and returns the attributes that really answer one of `indicators`.
-pub fn search(
-    client: &MispClient,
-    indicators: &[Indicator],
-    policy: &Policy,
-) -> Result<Vec<Match>, MispError> {
+pub fn search(client: &MispClient, indicators: &[Indicator], policy: &Policy) -> Result<Found, MispError> {
     let Some(body) = request_body(indicators, policy) else {
-        return Ok(Vec::new());
+        return Ok(Found::default());
     };
     let answer = client.post_json(RESTSEARCH, &body)?;
     let attributes = parse_response(&answer.body)?;
-    Ok(match_attributes(attributes, indicators, policy))
+    let truncated = attributes.len() >= policy.limit as usize;
+    Ok(Found {
+        matches: match_attributes(attributes, indicators, policy),
+        truncated,
+    })
 }
 
 pub fn parse_response(body: &[u8]) -> Result<Vec<Attribute>, MispError> {

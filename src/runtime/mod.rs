@@ -8,14 +8,18 @@
 
 pub mod alert;
 pub mod argv;
+pub mod breaker;
+pub mod cache;
 pub mod deadline;
 pub mod event;
 pub mod extract;
 pub mod fieldmap;
+pub mod lookup;
 pub mod notice;
+pub mod state;
 pub mod testmode;
 
-use crate::misp::{search, ErrorKind, MispClient, MispError};
+use crate::misp::{ErrorKind, MispError};
 use crate::settings::{Loaded, Overrides, Settings, SettingsError};
 use crate::wazuh::log::IntegrationsLog;
 use crate::wazuh::queue::{Location, Queue};
@@ -24,7 +28,6 @@ use event::AlertRef;
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_USAGE: i32 = 2;
@@ -140,52 +143,44 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
         Ok(q) => q,
         Err(e) => return fatal(Some(&log), EXIT_QUEUE, &e.to_string()),
     };
-    let result = MispClient::new(
-        &loaded.misp_url,
-        loaded.api_key.clone(),
-        &loaded.settings.misp,
-        deadline.http_budget(Duration::from_millis(loaded.settings.misp.timeout_ms)),
-    )
-    .and_then(|client| {
-        search::search(
-            &client,
-            &extraction.indicators,
-            &(&loaded.settings.lookup).into(),
-        )
-    });
-    let payloads: Vec<Value> = match &result {
-        Ok(matches) => {
-            log.debug(format!(
-                "alert {} (rule {}): {} indicator(s), {} match(es)",
-                alert_ref.id,
-                alert_ref.rule_id,
-                extraction.indicators.len(),
-                matches.len()
-            ));
-            let max = loaded.settings.lookup.max_events;
-            if matches.len() > max {
-                log.info(format!(
-                    "alert {}: {} matches, reporting the first {max} (lookup.max_events)",
-                    alert_ref.id,
-                    matches.len()
-                ));
-            }
-            matches
-                .iter()
-                .take(max)
-                .map(|m| event::match_payload(m, &alert_ref, &loaded.misp_url))
-                .collect()
+    let outcome = lookup::lookup(home, &loaded, &extraction.indicators, &deadline, &log);
+    log.debug(format!(
+        "alert {} (rule {}): {} indicator(s), {} answered by the cache, {} asked, {} match(es){}",
+        alert_ref.id,
+        alert_ref.rule_id,
+        extraction.indicators.len(),
+        outcome.from_cache,
+        outcome.asked,
+        outcome.matches.len(),
+        if outcome.skipped { ", MISP skipped (circuit breaker open)" } else { "" }
+    ));
+    let max = loaded.settings.lookup.max_events;
+    if outcome.matches.len() > max {
+        log.info(format!(
+            "alert {}: {} matches, reporting the first {max} (lookup.max_events)",
+            alert_ref.id,
+            outcome.matches.len()
+        ));
+    }
+    let mut payloads: Vec<Value> = outcome
+        .matches
+        .iter()
+        .take(max)
+        .map(|m| event::match_payload(m, &alert_ref, &loaded.misp_url))
+        .collect();
+    let mut config_error = None;
+    if let Some((e, report)) = &outcome.error {
+        log.error(format!("alert {}: {e}", alert_ref.id));
+        if *report {
+            payloads.push(event::error_payload(e, &alert_ref));
         }
-        Err(e) => {
-            log.error(format!("alert {}: {e}", alert_ref.id));
-            vec![event::error_payload(e, &alert_ref)]
+        if e.kind == ErrorKind::Config {
+            config_error = Some(e.to_string());
         }
-    };
+    }
     let code = send_all(&queue, &location, payloads, &deadline, &log);
-    match result {
-        Err(e) if e.kind == ErrorKind::Config && code == EXIT_OK => {
-            fatal(None, EXIT_SETTINGS, &e.to_string())
-        }
+    match config_error {
+        Some(message) if code == EXIT_OK => fatal(None, EXIT_SETTINGS, &message),
         _ => code,
     }
 }

@@ -7,8 +7,7 @@ use std::fs::OpenOptions;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 
-/// Relative to the Wazuh home; created by `wazuh-misp install`.
-pub const STATE_DIR: &str = "var/custom-misp";
+pub use super::state::STATE_DIR;
 
 /// Logs `message` as a warning unless a notice with the same `key` was logged before.
 pub fn once(home: &Path, log: &IntegrationsLog, key: &str, message: &str) {

@@ -213,10 +213,10 @@ impl<W: Write> TestRun<W> {
         }
         for chunk in new.chunks(BATCH_VALUES) {
             self.summary.requests += 1;
-            let matches = search::search(&self.client, chunk, &self.policy)
+            let found = search::search(&self.client, chunk, &self.policy)
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("looking up indicators")?;
-            for m in matches {
+            for m in found.matches {
                 let key = (m.indicator.kind, m.indicator.value.to_ascii_lowercase());
                 self.attributes.push(m.attribute);
                 let idx = self.attributes.len() - 1;

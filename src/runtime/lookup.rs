@@ -1,0 +1,127 @@
+//! Answers an alert's indicators: first from the shared cache, then (for the rest, and only
+//! while the circuit breaker allows) with one MISP search, whose answers go back into the cache.
+//! Without the state directory (not installed yet) every run simply asks MISP.
+
+use super::breaker::{Breaker, Decision};
+use super::cache::{self, Cache, Cached};
+use super::deadline::Deadline;
+use super::state;
+use crate::ioc::Indicator;
+use crate::misp::search::{self, Match, Policy};
+use crate::misp::{ErrorKind, MispClient, MispError};
+use crate::settings::Loaded;
+use crate::wazuh::log::IntegrationsLog;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Every attribute that answers one of the indicators, once each.
+    pub matches: Vec<Match>,
+    /// MISP failed; `report` says whether this failure is news worth an error event.
+    pub error: Option<(MispError, bool)>,
+    pub from_cache: usize,
+    pub asked: usize,
+    /// The breaker is open: MISP was left alone.
+    pub skipped: bool,
+}
+
+/// Identifies the answers of one MISP instance under one policy.
+pub fn namespace(loaded: &Loaded) -> String {
+    let l = &loaded.settings.lookup;
+    format!(
+        "{}\nto_ids={} published={} warninglist={} limit={}",
+        loaded.misp_url, l.to_ids, l.published, l.enforce_warninglist, l.limit
+    )
+}
+
+pub fn lookup(home: &Path, loaded: &Loaded, indicators: &[Indicator], deadline: &Deadline, log: &IntegrationsLog) -> Outcome {
+    let settings = &loaded.settings;
+    let policy = Policy::from(&settings.lookup);
+    let state_dir = state::dir(home);
+    let stateful = state_dir.is_dir();
+    let now = cache::now_unix();
+    let cache = if stateful && settings.cache.enabled {
+        Cache::open(&state_dir, &settings.cache, &namespace(loaded))
+            .inspect_err(|e| log.warning(format!("cache unavailable ({e}); asking MISP directly")))
+            .ok()
+    } else {
+        None
+    };
+    let mut out = Outcome::default();
+    let mut missing: Vec<Indicator> = Vec::new();
+    for indicator in indicators {
+        match cache.as_ref().map_or(Cached::Miss, |c| c.get(indicator, now)) {
+            Cached::Miss => missing.push(indicator.clone()),
+            Cached::Negative => out.from_cache += 1,
+            Cached::Positive(attributes) => {
+                out.from_cache += 1;
+                out.matches.extend(search::match_attributes(attributes, std::slice::from_ref(indicator), &policy));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return dedupe(out);
+    }
+    let breaker = if stateful {
+        Breaker::open(&state_dir, &settings.breaker)
+            .inspect_err(|e| log.warning(format!("circuit breaker state unavailable ({e})")))
+            .ok()
+    } else {
+        None
+    };
+    if let Some(b) = &breaker {
+        if let Decision::Skip { retry_at } = b.decide(now, deadline.at()) {
+            log.debug(format!("MISP is failing; not asking it until {} s from now", retry_at.saturating_sub(now)));
+            out.skipped = true;
+            return dedupe(out);
+        }
+    }
+    out.asked = missing.len();
+    let result = MispClient::new(
+        &loaded.misp_url,
+        loaded.api_key.clone(),
+        &settings.misp,
+        deadline.http_budget(Duration::from_millis(settings.misp.timeout_ms)),
+    )
+    .and_then(|client| search::search(&client, &missing, &policy));
+    match result {
+        Ok(found) => {
+            if let Some(before) = breaker.as_ref().and_then(|b| b.record_success(now, deadline.at())) {
+                if before.failures > 0 {
+                    log.info(format!("MISP answers again after {} failed attempt(s)", before.failures));
+                }
+            }
+            if let Some(c) = &cache {
+                let answers: Vec<(Indicator, Vec<search::Attribute>)> = missing
+                    .iter()
+                    .map(|i| {
+                        let attrs = found.matches.iter().filter(|m| m.indicator == *i).map(|m| m.attribute.clone()).collect();
+                        (i.clone(), attrs)
+                    })
+                    // A truncated answer cannot prove a negative.
+                    .filter(|(_, attrs): &(Indicator, Vec<_>)| !(found.truncated && attrs.is_empty()))
+                    .collect();
+                if let Err(e) = c.put_all(&answers, now, deadline.at()) {
+                    log.debug(format!("cache not updated: {e}"));
+                }
+            }
+            out.matches.extend(found.matches);
+        }
+        Err(e) => {
+            let report = match (&breaker, e.kind) {
+                (Some(b), kind) if kind != ErrorKind::Config => b.record_failure(&e, now, deadline.at()),
+                _ => true,
+            };
+            out.error = Some((e, report));
+        }
+    }
+    dedupe(out)
+}
+
+fn dedupe(mut out: Outcome) -> Outcome {
+    let mut seen = std::collections::HashSet::new();
+    out.matches
+        .retain(|m| m.attribute.uuid.is_empty() || seen.insert(m.attribute.uuid.clone()));
+    out
+}
