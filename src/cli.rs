@@ -36,6 +36,11 @@ pub enum Command {
         )]
         rest: Vec<OsString>,
     },
+    /// Show or clear the shared lookup cache and circuit breaker
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Run the pipeline over a JSON-lines alerts file and show what would be sent
     Test {
         /// Alerts file, or - for standard input [default: <wazuh-home>/logs/alerts/alerts.json]
@@ -48,6 +53,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Entries, capacity and the circuit breaker's state
+    Stats {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget every cached answer and close the circuit breaker
+    Clear,
 }
 
 pub fn main() -> i32 {
@@ -75,6 +92,16 @@ pub fn main() -> i32 {
             let mut args = vec![alert_file];
             args.extend(rest);
             runtime::run(&home, &args)
+        }
+        Command::Cache { action } => {
+            let mut out = std::io::stdout();
+            report(
+                match action {
+                    CacheAction::Stats { json } => runtime::cachecmd::stats(&home, json, &mut out),
+                    CacheAction::Clear => runtime::cachecmd::clear(&home, &mut out),
+                }
+                .map(|()| 0),
+            )
         }
         Command::Test { alerts, send, json } => {
             let opts = runtime::testmode::Options { alerts, send, json };

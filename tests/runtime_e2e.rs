@@ -351,10 +351,10 @@ fn empty_truncated_and_missing_alert_files_exit_3_with_a_reason() {
     );
     assert_eq!(out.status.code(), Some(3));
     assert!(stdout(&out).contains("truncated"), "{}", stdout(&out));
-    let out = std::process::Command::new(home.path().join("integrations/custom-misp"))
-        .args(["run", "/nonexistent/x.alert"])
-        .output()
-        .unwrap();
+    let out = output_retrying(
+        &mut std::process::Command::new(home.path().join("integrations/custom-misp"))
+            .args(["run", "/nonexistent/x.alert"]),
+    );
     assert_eq!(out.status.code(), Some(3));
     let out = std::process::Command::new(BIN)
         .args(["--wazuh-home"])
@@ -401,7 +401,8 @@ fn settings_problems_exit_4_and_raise_a_config_event() {
     let out = home.run_json(&sshd_alert(seed::BRUTE_FORCE_IP));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
-        home.log().contains("ignored: misp.sightings, threat_feeds ("),
+        home.log()
+            .contains("ignored: misp.sightings, threat_feeds ("),
         "{}",
         home.log()
     );
@@ -628,15 +629,15 @@ fn runs_as_the_wazuh_user_with_group_readable_settings() {
     )
     .unwrap();
     std::os::unix::fs::chown(alert.path(), Some(uid), Some(gid)).unwrap();
-    let out = std::process::Command::new(home.path().join("integrations/custom-misp"))
-        .arg0("integrations")
-        .arg(alert.path())
-        .args(["", "", "", "", "10", "3", "> /dev/null 2>&1"])
-        .current_dir(home.path())
-        .uid(uid)
-        .gid(gid)
-        .output()
-        .unwrap();
+    let out = output_retrying(
+        &mut std::process::Command::new(home.path().join("integrations/custom-misp"))
+            .arg0("integrations")
+            .arg(alert.path())
+            .args(["", "", "", "", "10", "3", "> /dev/null 2>&1"])
+            .current_dir(home.path())
+            .uid(uid)
+            .gid(gid),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert_eq!(home.datagrams().len(), 1);
 
@@ -646,14 +647,14 @@ fn runs_as_the_wazuh_user_with_group_readable_settings() {
         std::fs::Permissions::from_mode(0o600),
     )
     .unwrap();
-    let out = std::process::Command::new(home.path().join("integrations/custom-misp"))
-        .arg0("integrations")
-        .arg(alert.path())
-        .current_dir(home.path())
-        .uid(uid)
-        .gid(gid)
-        .output()
-        .unwrap();
+    let out = output_retrying(
+        &mut std::process::Command::new(home.path().join("integrations/custom-misp"))
+            .arg0("integrations")
+            .arg(alert.path())
+            .current_dir(home.path())
+            .uid(uid)
+            .gid(gid),
+    );
     assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("Permission denied"),

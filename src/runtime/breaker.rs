@@ -66,7 +66,9 @@ pub enum Decision {
     /// Ask, as the one probe of an open breaker.
     Probe,
     /// Leave MISP alone until `retry_at`.
-    Skip { retry_at: u64 },
+    Skip {
+        retry_at: u64,
+    },
 }
 
 pub struct Breaker {
@@ -104,24 +106,32 @@ impl Breaker {
         let s = self.state();
         match s.phase {
             Phase::Closed => Decision::Ask,
-            _ if now < s.retry_at => Decision::Skip { retry_at: s.retry_at },
+            _ if now < s.retry_at => Decision::Skip {
+                retry_at: s.retry_at,
+            },
             _ => {
                 // The first run past the back-off probes; the others keep skipping meanwhile.
                 let Ok(_lock) = Lock::exclusive(&self.file, lock_deadline(deadline)) else {
-                    return Decision::Skip { retry_at: s.retry_at };
+                    return Decision::Skip {
+                        retry_at: s.retry_at,
+                    };
                 };
                 let mut s = self.state();
                 if s.phase == Phase::Closed {
                     return Decision::Ask;
                 }
                 if s.phase == Phase::HalfOpen && now < s.probe_started + PROBE_GRACE_S {
-                    return Decision::Skip { retry_at: s.retry_at };
+                    return Decision::Skip {
+                        retry_at: s.retry_at,
+                    };
                 }
                 s.phase = Phase::HalfOpen;
                 s.probe_started = now;
                 match self.store(&s) {
                     Ok(()) => Decision::Probe,
-                    Err(_) => Decision::Skip { retry_at: s.retry_at },
+                    Err(_) => Decision::Skip {
+                        retry_at: s.retry_at,
+                    },
                 }
             }
         }
@@ -162,7 +172,8 @@ impl Breaker {
         if opens {
             s.backoff_s = match before.phase {
                 Phase::Closed => self.settings.backoff_s,
-                _ => (before.backoff_s.max(self.settings.backoff_s) * 2).min(self.settings.max_backoff_s),
+                _ => (before.backoff_s.max(self.settings.backoff_s) * 2)
+                    .min(self.settings.max_backoff_s),
             };
             let wait = match (rate_limited, err.retry_after) {
                 (true, Some(reset)) => reset.max(1),
@@ -208,18 +219,38 @@ mod tests {
     #[test]
     fn closed_open_half_open_closed() {
         let dir = tempfile::tempdir().unwrap();
-        let b = Breaker::open(dir.path(), &BreakerSettings { failures: 3, backoff_s: 30, max_backoff_s: 100 }).unwrap();
+        let b = Breaker::open(
+            dir.path(),
+            &BreakerSettings {
+                failures: 3,
+                backoff_s: 30,
+                max_backoff_s: 100,
+            },
+        )
+        .unwrap();
         assert_eq!(b.decide(100, far()), Decision::Ask);
-        assert!(b.record_failure(&err(ErrorKind::Timeout), 100, far()), "first failure is reported");
-        assert!(!b.record_failure(&err(ErrorKind::Timeout), 101, far()), "same failure again is not");
+        assert!(
+            b.record_failure(&err(ErrorKind::Timeout), 100, far()),
+            "first failure is reported"
+        );
+        assert!(
+            !b.record_failure(&err(ErrorKind::Timeout), 101, far()),
+            "same failure again is not"
+        );
         assert_eq!(b.decide(101, far()), Decision::Ask);
-        assert!(b.record_failure(&err(ErrorKind::Timeout), 102, far()), "opening is reported");
+        assert!(
+            b.record_failure(&err(ErrorKind::Timeout), 102, far()),
+            "opening is reported"
+        );
         assert_eq!(b.state().phase, Phase::Open);
         assert_eq!(b.decide(110, far()), Decision::Skip { retry_at: 132 });
         // After the back-off one run probes; a concurrent one keeps skipping.
         assert_eq!(b.decide(132, far()), Decision::Probe);
         assert_eq!(b.decide(133, far()), Decision::Skip { retry_at: 132 });
-        assert!(!b.record_failure(&err(ErrorKind::Timeout), 134, far()), "a failed probe is no news");
+        assert!(
+            !b.record_failure(&err(ErrorKind::Timeout), 134, far()),
+            "a failed probe is no news"
+        );
         let s = b.state();
         assert_eq!((s.phase, s.backoff_s, s.retry_at), (Phase::Open, 60, 194));
         assert_eq!(b.decide(194, far()), Decision::Probe);
@@ -229,7 +260,10 @@ mod tests {
         assert!(b.record_success(295, far()).is_some());
         assert_eq!(b.state().phase, Phase::Closed);
         assert_eq!(b.decide(296, far()), Decision::Ask);
-        assert!(b.record_success(297, far()).is_none(), "healthy successes write nothing");
+        assert!(
+            b.record_success(297, far()).is_none(),
+            "healthy successes write nothing"
+        );
     }
 
     #[test]

@@ -132,7 +132,9 @@ impl Cache {
     /// MISP instance and lookup policy the answers belong to.
     pub fn open(state_dir: &Path, settings: &CacheSettings, namespace: &str) -> io::Result<Cache> {
         let path = state_dir.join(CACHE_FILE);
-        let buckets = u64::from(settings.max_entries.max(64)).div_ceil(SLOTS_PER_BUCKET as u64).next_power_of_two();
+        let buckets = u64::from(settings.max_entries.max(64))
+            .div_ceil(SLOTS_PER_BUCKET as u64)
+            .next_power_of_two();
         let (file, _) = state::open_shared(&path)?;
         let namespace = format!("{SEMANTICS}\n{namespace}");
         let mut cache = Cache {
@@ -163,9 +165,12 @@ impl Cache {
         let buckets = u64::from_le_bytes(h[8..16].try_into().ok()?);
         let len = self.file.metadata().ok()?.len();
         let sum = u32::from_le_bytes(h[32..36].try_into().ok()?);
-        (&h[0..8] == MAGIC && buckets == self.buckets && len == self.expected_len() && sum == checksum(&h[..32]))
-            .then(|| h[16..32].try_into().ok())
-            .flatten()
+        (&h[0..8] == MAGIC
+            && buckets == self.buckets
+            && len == self.expected_len()
+            && sum == checksum(&h[..32]))
+        .then(|| h[16..32].try_into().ok())
+        .flatten()
     }
 
     /// Replaces the file with an empty table and a fresh key (atomically: readers holding the
@@ -220,7 +225,9 @@ impl Cache {
 
     fn read_bucket(&self, bucket: u64) -> Option<[u8; BUCKET]> {
         let mut b = [0u8; BUCKET];
-        self.file.read_exact_at(&mut b, HEADER + bucket * BUCKET as u64).ok()?;
+        self.file
+            .read_exact_at(&mut b, HEADER + bucket * BUCKET as u64)
+            .ok()?;
         Some(b)
     }
 
@@ -238,7 +245,9 @@ impl Cache {
         };
         match slot.flags {
             NEGATIVE => Cached::Negative,
-            POSITIVE => self.read_hit(fp, indicator, now).map_or(Cached::Miss, Cached::Positive),
+            POSITIVE => self
+                .read_hit(fp, indicator, now)
+                .map_or(Cached::Miss, Cached::Positive),
             _ => Cached::Miss,
         }
     }
@@ -259,7 +268,12 @@ impl Cache {
 
     /// Stores MISP's answers: each indicator with the attributes that answered it (none: a
     /// negative answer). Gives up quietly if the lock is not free before `deadline`.
-    pub fn put_all(&self, answers: &[(Indicator, Vec<Attribute>)], now: u64, deadline: Instant) -> io::Result<()> {
+    pub fn put_all(
+        &self,
+        answers: &[(Indicator, Vec<Attribute>)],
+        now: u64,
+        deadline: Instant,
+    ) -> io::Result<()> {
         if answers.is_empty() {
             return Ok(());
         }
@@ -273,14 +287,26 @@ impl Cache {
                 attributes: attributes.clone(),
             };
             if !self.hits.is_dir() {
-                std::fs::create_dir(&self.hits).or_else(|e| if e.kind() == io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })?;
+                std::fs::create_dir(&self.hits).or_else(|e| {
+                    if e.kind() == io::ErrorKind::AlreadyExists {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })?;
                 if let Ok(d) = File::open(&self.hits) {
                     let _ = state::adopt_directory_owner(&d, &self.hits);
                     use std::os::unix::fs::PermissionsExt;
-                    let _ = std::fs::set_permissions(&self.hits, std::fs::Permissions::from_mode(0o770));
+                    let _ = std::fs::set_permissions(
+                        &self.hits,
+                        std::fs::Permissions::from_mode(0o770),
+                    );
                 }
             }
-            state::write_shared(&self.hit_path(fp), &serde_json::to_vec(&hit).map_err(io::Error::other)?)?;
+            state::write_shared(
+                &self.hit_path(fp),
+                &serde_json::to_vec(&hit).map_err(io::Error::other)?,
+            )?;
         }
         let _lock = Lock::exclusive(&self.file, deadline)?;
         let inserted = u32::try_from(now).unwrap_or(u32::MAX);
@@ -298,7 +324,11 @@ impl Cache {
             let index = slots
                 .iter()
                 .position(|s| s.is_some_and(|s| s.fp == fp))
-                .or_else(|| slots.iter().position(|s| s.is_none_or(|s| s.expires <= now)))
+                .or_else(|| {
+                    slots
+                        .iter()
+                        .position(|s| s.is_none_or(|s| s.expires <= now))
+                })
                 .unwrap_or_else(|| {
                     // Full bucket: evict the oldest entry.
                     (0..SLOTS_PER_BUCKET)
@@ -316,8 +346,10 @@ impl Cache {
                 inserted,
                 flags,
             };
-            self.file
-                .write_all_at(&slot.encode(), HEADER + bucket * BUCKET as u64 + (index * SLOT) as u64)?;
+            self.file.write_all_at(
+                &slot.encode(),
+                HEADER + bucket * BUCKET as u64 + (index * SLOT) as u64,
+            )?;
         }
         Ok(())
     }
@@ -444,11 +476,29 @@ mod tests {
         let bad = ind(IocKind::Ip, "185.220.101.47");
         let fine = ind(IocKind::Ip, "8.8.8.8");
         assert_eq!(c.get(&bad, 1000), Cached::Miss);
-        c.put_all(&[(bad.clone(), vec![attr("185.220.101.47")]), (fine.clone(), vec![])], 1000, far()).unwrap();
-        assert_eq!(c.get(&bad, 1001), Cached::Positive(vec![attr("185.220.101.47")]));
+        c.put_all(
+            &[
+                (bad.clone(), vec![attr("185.220.101.47")]),
+                (fine.clone(), vec![]),
+            ],
+            1000,
+            far(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.get(&bad, 1001),
+            Cached::Positive(vec![attr("185.220.101.47")])
+        );
         assert_eq!(c.get(&fine, 1001), Cached::Negative);
-        assert_eq!(c.get(&fine, 1000 + s.negative_ttl_s), Cached::Miss, "negatives expire first");
-        assert!(matches!(c.get(&bad, 1000 + s.negative_ttl_s), Cached::Positive(_)));
+        assert_eq!(
+            c.get(&fine, 1000 + s.negative_ttl_s),
+            Cached::Miss,
+            "negatives expire first"
+        );
+        assert!(matches!(
+            c.get(&bad, 1000 + s.negative_ttl_s),
+            Cached::Positive(_)
+        ));
         assert_eq!(c.get(&bad, 1000 + s.positive_ttl_s), Cached::Miss);
         // Another process sees the same answers.
         let again = Cache::open(dir.path(), &s, "https://misp|1|1").unwrap();
@@ -461,16 +511,33 @@ mod tests {
     #[test]
     fn the_table_is_bounded_and_evicts_the_oldest() {
         let dir = tempfile::tempdir().unwrap();
-        let s = CacheSettings { max_entries: 64, ..CacheSettings::default() };
+        let s = CacheSettings {
+            max_entries: 64,
+            ..CacheSettings::default()
+        };
         let c = Cache::open(dir.path(), &s, "ns").unwrap();
         for i in 0..1000u64 {
-            c.put_all(&[(ind(IocKind::Ip, &format!("9.9.{}.{}", i / 256, i % 256)), vec![])], 1000 + i, far()).unwrap();
+            c.put_all(
+                &[(
+                    ind(IocKind::Ip, &format!("9.9.{}.{}", i / 256, i % 256)),
+                    vec![],
+                )],
+                1000 + i,
+                far(),
+            )
+            .unwrap();
         }
-        let len = std::fs::metadata(dir.path().join(CACHE_FILE)).unwrap().len();
+        let len = std::fs::metadata(dir.path().join(CACHE_FILE))
+            .unwrap()
+            .len();
         assert_eq!(len, HEADER + 8 * BUCKET as u64);
         let stats = c.stats(1000);
         assert_eq!(stats.negative, 64);
-        assert_eq!(c.get(&ind(IocKind::Ip, "9.9.3.231"), 2000), Cached::Negative, "the newest survive");
+        assert_eq!(
+            c.get(&ind(IocKind::Ip, "9.9.3.231"), 2000),
+            Cached::Negative,
+            "the newest survive"
+        );
     }
 
     #[test]
@@ -484,12 +551,24 @@ mod tests {
         assert_eq!(c.get(&i, 11), Cached::Negative);
         // Flip bytes inside the bucket: the torn slot reads as a miss, never as garbage.
         let (bucket, _) = c.locate(i.kind, &i.value);
-        let f = std::fs::OpenOptions::new().write(true).open(dir.path().join(CACHE_FILE)).unwrap();
-        f.write_all_at(&[0xAA; BUCKET], HEADER + bucket * BUCKET as u64).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(CACHE_FILE))
+            .unwrap();
+        f.write_all_at(&[0xAA; BUCKET], HEADER + bucket * BUCKET as u64)
+            .unwrap();
         assert_eq!(c.get(&i, 11), Cached::Miss);
         // A capacity change rebuilds with the new size.
-        let bigger = CacheSettings { max_entries: 200_000, ..s };
+        let bigger = CacheSettings {
+            max_entries: 200_000,
+            ..s
+        };
         Cache::open(dir.path(), &bigger, "ns").unwrap();
-        assert_eq!(std::fs::metadata(dir.path().join(CACHE_FILE)).unwrap().len(), HEADER + 32768 * BUCKET as u64);
+        assert_eq!(
+            std::fs::metadata(dir.path().join(CACHE_FILE))
+                .unwrap()
+                .len(),
+            HEADER + 32768 * BUCKET as u64
+        );
     }
 }

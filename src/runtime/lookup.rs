@@ -35,7 +35,13 @@ pub fn namespace(loaded: &Loaded) -> String {
     )
 }
 
-pub fn lookup(home: &Path, loaded: &Loaded, indicators: &[Indicator], deadline: &Deadline, log: &IntegrationsLog) -> Outcome {
+pub fn lookup(
+    home: &Path,
+    loaded: &Loaded,
+    indicators: &[Indicator],
+    deadline: &Deadline,
+    log: &IntegrationsLog,
+) -> Outcome {
     let settings = &loaded.settings;
     let policy = Policy::from(&settings.lookup);
     let state_dir = state::dir(home);
@@ -51,12 +57,19 @@ pub fn lookup(home: &Path, loaded: &Loaded, indicators: &[Indicator], deadline: 
     let mut out = Outcome::default();
     let mut missing: Vec<Indicator> = Vec::new();
     for indicator in indicators {
-        match cache.as_ref().map_or(Cached::Miss, |c| c.get(indicator, now)) {
+        match cache
+            .as_ref()
+            .map_or(Cached::Miss, |c| c.get(indicator, now))
+        {
             Cached::Miss => missing.push(indicator.clone()),
             Cached::Negative => out.from_cache += 1,
             Cached::Positive(attributes) => {
                 out.from_cache += 1;
-                out.matches.extend(search::match_attributes(attributes, std::slice::from_ref(indicator), &policy));
+                out.matches.extend(search::match_attributes(
+                    attributes,
+                    std::slice::from_ref(indicator),
+                    &policy,
+                ));
             }
         }
     }
@@ -72,7 +85,10 @@ pub fn lookup(home: &Path, loaded: &Loaded, indicators: &[Indicator], deadline: 
     };
     if let Some(b) = &breaker {
         if let Decision::Skip { retry_at } = b.decide(now, deadline.at()) {
-            log.debug(format!("MISP is failing; not asking it until {} s from now", retry_at.saturating_sub(now)));
+            log.debug(format!(
+                "MISP is failing; not asking it until {} s from now",
+                retry_at.saturating_sub(now)
+            ));
             out.skipped = true;
             return dedupe(out);
         }
@@ -87,20 +103,33 @@ pub fn lookup(home: &Path, loaded: &Loaded, indicators: &[Indicator], deadline: 
     .and_then(|client| search::search(&client, &missing, &policy));
     match result {
         Ok(found) => {
-            if let Some(before) = breaker.as_ref().and_then(|b| b.record_success(now, deadline.at())) {
+            if let Some(before) = breaker
+                .as_ref()
+                .and_then(|b| b.record_success(now, deadline.at()))
+            {
                 if before.failures > 0 {
-                    log.info(format!("MISP answers again after {} failed attempt(s)", before.failures));
+                    log.info(format!(
+                        "MISP answers again after {} failed attempt(s)",
+                        before.failures
+                    ));
                 }
             }
             if let Some(c) = &cache {
                 let answers: Vec<(Indicator, Vec<search::Attribute>)> = missing
                     .iter()
                     .map(|i| {
-                        let attrs = found.matches.iter().filter(|m| m.indicator == *i).map(|m| m.attribute.clone()).collect();
+                        let attrs = found
+                            .matches
+                            .iter()
+                            .filter(|m| m.indicator == *i)
+                            .map(|m| m.attribute.clone())
+                            .collect();
                         (i.clone(), attrs)
                     })
                     // A truncated answer cannot prove a negative.
-                    .filter(|(_, attrs): &(Indicator, Vec<_>)| !(found.truncated && attrs.is_empty()))
+                    .filter(|(_, attrs): &(Indicator, Vec<_>)| {
+                        !(found.truncated && attrs.is_empty())
+                    })
                     .collect();
                 if let Err(e) = c.put_all(&answers, now, deadline.at()) {
                     log.debug(format!("cache not updated: {e}"));
@@ -110,7 +139,9 @@ pub fn lookup(home: &Path, loaded: &Loaded, indicators: &[Indicator], deadline: 
         }
         Err(e) => {
             let report = match (&breaker, e.kind) {
-                (Some(b), kind) if kind != ErrorKind::Config => b.record_failure(&e, now, deadline.at()),
+                (Some(b), kind) if kind != ErrorKind::Config => {
+                    b.record_failure(&e, now, deadline.at())
+                }
                 _ => true,
             };
             out.error = Some((e, report));

@@ -10,6 +10,7 @@ pub mod alert;
 pub mod argv;
 pub mod breaker;
 pub mod cache;
+pub mod cachecmd;
 pub mod deadline;
 pub mod event;
 pub mod extract;
@@ -152,7 +153,11 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
         outcome.from_cache,
         outcome.asked,
         outcome.matches.len(),
-        if outcome.skipped { ", MISP skipped (circuit breaker open)" } else { "" }
+        if outcome.skipped {
+            ", MISP skipped (circuit breaker open)"
+        } else {
+            ""
+        }
     ));
     let max = loaded.settings.lookup.max_events;
     if outcome.matches.len() > max {

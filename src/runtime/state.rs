@@ -22,14 +22,16 @@ pub fn open_shared(path: &Path) -> io::Result<(File, bool)> {
     opts.read(true).write(true).mode(0o660);
     match opts.open(path) {
         Ok(f) => Ok((f, false)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => match opts.clone().create_new(true).open(path) {
-            Ok(f) => {
-                adopt_directory_owner(&f, path)?;
-                Ok((f, true))
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            match opts.clone().create_new(true).open(path) {
+                Ok(f) => {
+                    adopt_directory_owner(&f, path)?;
+                    Ok((f, true))
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok((opts.open(path)?, false)),
+                Err(e) => Err(e),
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok((opts.open(path)?, false)),
-            Err(e) => Err(e),
-        },
+        }
         Err(e) => Err(e),
     }
 }
@@ -50,11 +52,18 @@ pub fn write_shared(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o660).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o660)
+            .open(&tmp)?;
         adopt_directory_owner(&f, &tmp)?;
         f.write_all(bytes)?;
         std::fs::rename(&tmp, path)

@@ -4,6 +4,8 @@
 //! integratord does (argv[0] `integrations`, cwd the Wazuh home, alert in a temp file).
 #![allow(dead_code)]
 
+pub mod manager;
+
 use misp_double::MispDouble;
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
@@ -171,13 +173,12 @@ impl WazuhHome {
                 }
             }
         }
-        Command::new(self.path().join("integrations/custom-misp"))
-            .arg0("integrations")
+        let mut cmd = Command::new(self.path().join("integrations/custom-misp"));
+        cmd.arg0("integrations")
             .args(&args)
             .current_dir(self.path())
-            .env_clear()
-            .output()
-            .unwrap()
+            .env_clear();
+        output_retrying(&mut cmd)
     }
 
     pub fn run_json(&self, alert: &Value) -> Output {
@@ -202,6 +203,21 @@ impl WazuhHome {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path().join("logs/integrations.log")).unwrap_or_default()
     }
+}
+
+/// Runs `cmd`, retrying while the binary is "busy": another test thread that copies its own
+/// binary may fork while holding a write descriptor, which makes exec fail with ETXTBSY for a
+/// moment (a test-harness artefact; integratord never writes the file it runs).
+pub fn output_retrying(cmd: &mut Command) -> Output {
+    for _ in 0..200 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("executable stayed busy");
 }
 
 /// Splits `1:<location>:<json>` at the first `:` that is not escaped, returning the location
