@@ -111,7 +111,11 @@ pub struct Found {
 }
 
 /// Runs one search and returns the attributes that really answer one of `indicators`.
-pub fn search(client: &MispClient, indicators: &[Indicator], policy: &Policy) -> Result<Found, MispError> {
+pub fn search(
+    client: &MispClient,
+    indicators: &[Indicator],
+    policy: &Policy,
+) -> Result<Found, MispError> {
     let Some(body) = request_body(indicators, policy) else {
         return Ok(Found::default());
     };
