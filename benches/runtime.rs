@@ -93,6 +93,103 @@ fn main() {
         usage.ru_maxrss as f64 / 1024.0
     );
 
+    // The shared cache and the circuit breaker (issue: alert storms and MISP outages).
+    std::fs::create_dir_all(home.join("var/custom-misp")).unwrap();
+    let stateful = json!({"version": 1, "misp": {"url": http.url(), "api_key": misp_double::DEFAULT_API_KEY},
+        "breaker": {"failures": 3, "backoff_s": 3600}});
+    write_settings(home, &stateful);
+    let run = |alert_json: &serde_json::Value, timeout: &str| {
+        std::fs::write(&alert, format!("{alert_json}\n")).unwrap();
+        let status = Command::new(&integration)
+            .arg0("integrations")
+            .arg(&alert)
+            .args(["", "", "", "", timeout, "3", "> /dev/null 2>&1"])
+            .current_dir(home)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        drain(&queue)
+    };
+    let mut n = 0u32;
+    let miss = measure(runs, || {
+        n += 1;
+        let mut a = private.clone();
+        a["data"]["srcip"] = json!(format!(
+            "8.{}.{}.{}",
+            n / 65536 % 256,
+            n / 256 % 256,
+            n % 256
+        ));
+        run(&a, "10");
+    });
+    report("cache miss (1 round trip, negative cached)", &miss);
+    let hit_times = measure(runs, || assert_eq!(run(&hit, "10"), 1));
+    report("cache hit (known-bad IP, 1 event, no request)", &hit_times);
+
+    // MISP hangs: the first alerts each cost the deadline, then the breaker opens.
+    http.set_fault(misp_double::Fault::Hang);
+    let mut hung = Vec::new();
+    for i in 0..5 {
+        let mut a = private.clone();
+        a["data"]["srcip"] = json!(format!("9.9.9.{i}"));
+        let t = Instant::now();
+        run(&a, "2");
+        hung.push(t.elapsed());
+    }
+    println!(
+        "MISP hung, integratord <timeout> 2 s: alerts 1-5 took {}",
+        hung.iter()
+            .map(|d| format!("{:.0}ms", d.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut m = 0u32;
+    let open = measure(runs, || {
+        m += 1;
+        let mut a = private.clone();
+        a["data"]["srcip"] = json!(format!("9.8.{}.{}", m / 256 % 256, m % 256));
+        run(&a, "2");
+    });
+    report("breaker open (MISP hung, cache miss)", &open);
+    http.set_fault(misp_double::Fault::None);
+
+    // Brute-force storm: 10,000 alerts from 20 source IPs, one process each, as integratord runs.
+    let storm_ips: Vec<String> = (0..20)
+        .map(|i| {
+            if i == 0 {
+                seed::BRUTE_FORCE_IP.to_string()
+            } else {
+                format!("7.7.7.{i}")
+            }
+        })
+        .collect();
+    let _ = Command::new(BIN)
+        .arg("--wazuh-home")
+        .arg(home)
+        .args(["cache", "clear"])
+        .stdout(Stdio::null())
+        .status();
+    http.clear_requests();
+    let storm_alerts: usize = std::env::var("BENCH_STORM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let started = Instant::now();
+    let mut events = 0;
+    for i in 0..storm_alerts {
+        let mut a = hit.clone();
+        a["data"]["srcip"] = json!(storm_ips[i % storm_ips.len()]);
+        events += run(&a, "10");
+    }
+    let took = started.elapsed();
+    println!(
+        "storm: {storm_alerts} alerts from 20 IPs in {:.1} s ({:.2} ms/alert), {} MISP requests, {events} events",
+        took.as_secs_f64(),
+        took.as_secs_f64() * 1e3 / storm_alerts as f64,
+        http.request_count("/attributes/restSearch")
+    );
+
     // test mode: 100k alerts, most repeating a small set of indicators.
     write_settings(home, &settings_http);
     let alerts = home.join("alerts.json");

@@ -3,6 +3,8 @@
 
 use crate::runtime;
 use crate::wazuh::home;
+use crate::wazuh::install::{self, InstallOptions, UninstallOptions};
+use crate::wazuh::service::ServiceManager;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -36,6 +38,41 @@ pub enum Command {
         )]
         rest: Vec<OsString>,
     },
+    /// Install or refresh the integration: binary, state directory, and (once `setup` has run)
+    /// the ossec.conf block and the MISP rules, validated by Wazuh's own checks
+    Install {
+        /// Print a diff of every file that would change, and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Restart the manager the safe way if anything changed (rolled back if it fails)
+        #[arg(long)]
+        restart: bool,
+        /// First id of our contiguous rule id block (stored in the settings)
+        #[arg(long, value_name = "N")]
+        rule_id_base: Option<u32>,
+        /// Also install the self-test sample rule (stored in the settings)
+        #[arg(long, conflicts_with = "no_sample_rule")]
+        sample_rule: bool,
+        /// Remove the self-test sample rule (stored in the settings)
+        #[arg(long)]
+        no_sample_rule: bool,
+        #[command(flatten)]
+        service: ServiceArg,
+    },
+    /// Remove the ossec.conf block, the rules and the binary copy (restoring ossec.conf exactly)
+    Uninstall {
+        /// Print a diff of every file that would change, and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Restart the manager the safe way afterwards
+        #[arg(long)]
+        restart: bool,
+        /// Also remove the settings file and the state directory
+        #[arg(long)]
+        purge: bool,
+        #[command(flatten)]
+        service: ServiceArg,
+    },
     /// Show or clear the shared lookup cache and circuit breaker
     Cache {
         #[command(subcommand)]
@@ -53,6 +90,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServiceArg {
+    /// How to restart the manager
+    #[arg(long, value_enum, default_value = "auto", hide = true)]
+    pub service_manager: ServiceManager,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +136,41 @@ pub fn main() -> i32 {
             let mut args = vec![alert_file];
             args.extend(rest);
             runtime::run(&home, &args)
+        }
+        Command::Install {
+            dry_run,
+            restart,
+            rule_id_base,
+            sample_rule,
+            no_sample_rule,
+            service,
+        } => {
+            let opts = InstallOptions {
+                dry_run,
+                restart,
+                service: service.service_manager,
+                rule_id_base,
+                sample_rule: match (sample_rule, no_sample_rule) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+            };
+            report(install::install(&home, &opts, &mut std::io::stdout()).map(|()| 0))
+        }
+        Command::Uninstall {
+            dry_run,
+            restart,
+            purge,
+            service,
+        } => {
+            let opts = UninstallOptions {
+                dry_run,
+                restart,
+                purge,
+                service: service.service_manager,
+            };
+            report(install::uninstall(&home, &opts, &mut std::io::stdout()).map(|()| 0))
         }
         Command::Cache { action } => {
             let mut out = std::io::stdout();

@@ -352,7 +352,7 @@ fn empty_truncated_and_missing_alert_files_exit_3_with_a_reason() {
     assert_eq!(out.status.code(), Some(3));
     assert!(stdout(&out).contains("truncated"), "{}", stdout(&out));
     let out = output_retrying(
-        &mut std::process::Command::new(home.path().join("integrations/custom-misp"))
+        std::process::Command::new(home.path().join("integrations/custom-misp"))
             .args(["run", "/nonexistent/x.alert"]),
     );
     assert_eq!(out.status.code(), Some(3));
@@ -630,7 +630,7 @@ fn runs_as_the_wazuh_user_with_group_readable_settings() {
     .unwrap();
     std::os::unix::fs::chown(alert.path(), Some(uid), Some(gid)).unwrap();
     let out = output_retrying(
-        &mut std::process::Command::new(home.path().join("integrations/custom-misp"))
+        std::process::Command::new(home.path().join("integrations/custom-misp"))
             .arg0("integrations")
             .arg(alert.path())
             .args(["", "", "", "", "10", "3", "> /dev/null 2>&1"])
@@ -648,7 +648,7 @@ fn runs_as_the_wazuh_user_with_group_readable_settings() {
     )
     .unwrap();
     let out = output_retrying(
-        &mut std::process::Command::new(home.path().join("integrations/custom-misp"))
+        std::process::Command::new(home.path().join("integrations/custom-misp"))
             .arg0("integrations")
             .arg(alert.path())
             .current_dir(home.path())

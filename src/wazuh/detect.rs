@@ -29,7 +29,11 @@ impl Version {
         let major = parts.next()?.parse().ok()?;
         let minor = parts.next().unwrap_or("0").parse().unwrap_or(0);
         let patch = parts.next().unwrap_or("0").parse().unwrap_or(0);
-        Some(Version { major, minor, patch })
+        Some(Version {
+            major,
+            minor,
+            patch,
+        })
     }
 
     /// `<timeout>` and `<retries>` in `<integration>` (and their argv slots) arrived in 4.8.
@@ -61,12 +65,12 @@ pub enum DetectError {
     Wazuh5 { home: PathBuf },
     #[error("{home} is not a Wazuh manager home ({why}); pass --wazuh-home DIR or set WAZUH_HOME")]
     NotManager { home: PathBuf, why: String },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path} cannot be used")]
     Conf {
         path: PathBuf,
         source: ossec_conf::ConfError,
@@ -98,10 +102,17 @@ pub fn detect(home: &Path) -> Result<Manager, DetectError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(not_manager("no etc/ossec.conf"))
         }
-        Err(source) => return Err(DetectError::Io { path: conf_path, source }),
+        Err(source) => {
+            return Err(DetectError::Io {
+                path: conf_path,
+                source,
+            })
+        }
     };
     if !home.join("integrations").is_dir() {
-        return Err(not_manager("no integrations/ directory: an agent, or a partial install"));
+        return Err(not_manager(
+            "no integrations/ directory: an agent, or a partial install",
+        ));
     }
     let version = read_version(home);
     if version.is_some_and(|v| v.major >= 5) {
@@ -153,7 +164,10 @@ fn read_version(home: &Path) -> Option<Version> {
 
 fn run_info(home: &Path, control: &Path) -> Option<Version> {
     let out = super::service::run_bounded(
-        Command::new(control).arg("info").current_dir(home).stdin(Stdio::null()),
+        Command::new(control)
+            .arg("info")
+            .current_dir(home)
+            .stdin(Stdio::null()),
         Duration::from_secs(10),
     )
     .ok()?;
@@ -173,15 +187,39 @@ mod tests {
 
     #[test]
     fn versions_parse_from_every_source_format() {
-        assert_eq!(Version::parse("\"v4.7.2\""), Some(Version { major: 4, minor: 7, patch: 2 }));
-        assert_eq!(Version::parse("v4.14.0-rc1"), Some(Version { major: 4, minor: 14, patch: 0 }));
-        assert!(Version::parse("4.8.0").unwrap().accepts_integration_timeout());
-        assert!(!Version::parse("v4.7.5").unwrap().accepts_integration_timeout());
         assert_eq!(
-            version_from_assignments("WAZUH_VERSION=\"v4.9.1\"\nWAZUH_REVISION=\"40917\"\n", "WAZUH_VERSION"),
+            Version::parse("\"v4.7.2\""),
+            Some(Version {
+                major: 4,
+                minor: 7,
+                patch: 2
+            })
+        );
+        assert_eq!(
+            Version::parse("v4.14.0-rc1"),
+            Some(Version {
+                major: 4,
+                minor: 14,
+                patch: 0
+            })
+        );
+        assert!(Version::parse("4.8.0")
+            .unwrap()
+            .accepts_integration_timeout());
+        assert!(!Version::parse("v4.7.5")
+            .unwrap()
+            .accepts_integration_timeout());
+        assert_eq!(
+            version_from_assignments(
+                "WAZUH_VERSION=\"v4.9.1\"\nWAZUH_REVISION=\"40917\"\n",
+                "WAZUH_VERSION"
+            ),
             Version::parse("4.9.1")
         );
-        assert_eq!(version_from_assignments("DIRECTORY=\"/var/ossec\"\nVERSION=\"v4.1.5\"", "VERSION"), Version::parse("4.1.5"));
+        assert_eq!(
+            version_from_assignments("DIRECTORY=\"/var/ossec\"\nVERSION=\"v4.1.5\"", "VERSION"),
+            Version::parse("4.1.5")
+        );
         assert_eq!(Version::parse("garbage"), None);
     }
 }

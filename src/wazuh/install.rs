@@ -79,26 +79,53 @@ pub fn install(home: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
     let _lock = lock(&manager, opts.dry_run)?;
     let mut plan: Vec<FileChange> = Vec::new();
 
-    let source = super::home::current_executable().context("cannot find this program's own executable")?;
+    let source =
+        super::home::current_executable().context("cannot find this program's own executable")?;
     let target = home.join(INTEGRATION_PATH);
     if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
-        bail!("{} is a symbolic link; refusing to write through it (remove it first)", target.display());
+        bail!(
+            "{} is a symbolic link; refusing to write through it (remove it first)",
+            target.display()
+        );
     }
     let mut binary = FileChange::read("integration binary", target.clone(), false)?;
     if source != target {
-        let bytes = std::fs::read(&source).with_context(|| format!("cannot read {}", source.display()))?;
-        binary.after = Some((bytes, FileMeta { uid: 0, gid: manager.gid, mode: 0o750 }));
+        let bytes =
+            std::fs::read(&source).with_context(|| format!("cannot read {}", source.display()))?;
+        binary.after = Some((
+            bytes,
+            FileMeta {
+                uid: 0,
+                gid: manager.gid,
+                mode: 0o750,
+            },
+        ));
     }
     plan.push(binary);
 
     let settings_path = home.join(SETTINGS_PATH);
     let state_dir = home.join(STATE_DIR);
     if !settings_path.exists() {
-        let changed = apply(&manager, plan, opts.dry_run, opts.restart, opts.service, out)?;
+        let changed = apply(
+            &manager,
+            plan,
+            opts.dry_run,
+            opts.restart,
+            opts.service,
+            out,
+        )?;
         if !opts.dry_run {
             ensure_state_dir(&state_dir, manager.gid)?;
         }
-        writeln!(out, "{}", if changed { "integration binary installed" } else { "integration binary already up to date" })?;
+        writeln!(
+            out,
+            "{}",
+            if changed {
+                "integration binary installed"
+            } else {
+                "integration binary already up to date"
+            }
+        )?;
         writeln!(out, "not configured yet: run `sudo wazuh-misp setup` to connect MISP and register the integration")?;
         return Ok(());
     }
@@ -117,10 +144,15 @@ pub fn install(home: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
     let mut conf = FileChange::read("ossec.conf", conf_path.clone(), true)?;
     let original = conf.before.clone().context("ossec.conf vanished")?;
     let inspection = ossec_conf::inspect(&original.0)?;
-    let no_filters = choices.level.is_none() && choices.groups.is_empty() && choices.rule_ids.is_empty();
+    let no_filters =
+        choices.level.is_none() && choices.groups.is_empty() && choices.rule_ids.is_empty();
     if no_filters {
         if let Some(legacy) = inspection.legacy.first() {
-            writeln!(out, "taking over the filters of the existing hand-written custom-misp block: {}", describe(legacy))?;
+            writeln!(
+                out,
+                "taking over the filters of the existing hand-written custom-misp block: {}",
+                describe(legacy)
+            )?;
             choices.level = legacy.level;
             choices.groups = legacy.groups.clone();
             choices.rule_ids = legacy.rule_ids.clone();
@@ -155,7 +187,10 @@ pub fn install(home: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
         writeln!(out, "note: {notice}")?;
     }
     if edit.outcome == Outcome::KeptHandEdited {
-        writeln!(out, "warning: the managed block in ossec.conf was edited by hand; it was left as it is")?;
+        writeln!(
+            out,
+            "warning: the managed block in ossec.conf was edited by hand; it was left as it is"
+        )?;
     }
     conf.after = Some((edit.text, original.1));
     plan.push(conf);
@@ -163,17 +198,10 @@ pub fn install(home: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
     if manager.cluster == ClusterRole::Worker {
         writeln!(out, "cluster worker: the rules belong on the master (the cluster syncs etc/rules/ to workers); not installing them here")?;
     } else {
-        let ids = rules::rule_ids(base);
-        let collisions = rules::find_collisions(home, ids.clone())?;
-        if let Some(c) = collisions.first() {
-            bail!(
-                "rule id {} is already used in {} (our rules need ids {}-{}): choose another block with --rule-id-base N",
-                c.id,
-                c.file.display(),
-                ids.start(),
-                ids.end()
-            );
+        if let Some(warning) = rules::base_warning(base) {
+            writeln!(out, "note: {warning}")?;
         }
+        rules::ensure_free(home, base)?;
         let spec = RulesSpec {
             base,
             sample: choices.sample_rule.then(|| SampleRule {
@@ -182,8 +210,11 @@ pub fn install(home: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
             }),
         };
         let text = rules::render(&spec)?;
-        let meta = FileMeta::of(&home.join("etc/rules/local_rules.xml"))
-            .unwrap_or(FileMeta { uid: 0, gid: manager.gid, mode: 0o660 });
+        let meta = FileMeta::of(&home.join("etc/rules/local_rules.xml")).unwrap_or(FileMeta {
+            uid: 0,
+            gid: manager.gid,
+            mode: 0o660,
+        });
         let mut rules_change = FileChange::read("rules", home.join(rules::RULES_FILE), true)?;
         rules_change.after = Some((text.into_bytes(), meta));
         plan.push(rules_change);
@@ -192,7 +223,8 @@ pub fn install(home: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
     if choices != loaded.settings.install {
         let mut settings_change = FileChange::read("settings", settings_path.clone(), true)?;
         if let Some((bytes, meta)) = &settings_change.before {
-            let mut value: Value = serde_json::from_slice(bytes).context("settings file is not JSON")?;
+            let mut value: Value =
+                serde_json::from_slice(bytes).context("settings file is not JSON")?;
             value["install"] = serde_json::to_value(&choices)?;
             let mut text = serde_json::to_vec_pretty(&value)?;
             text.push(b'\n');
@@ -201,7 +233,14 @@ pub fn install(home: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
         plan.push(settings_change);
     }
 
-    let changed = apply(&manager, plan, opts.dry_run, opts.restart, opts.service, out)?;
+    let changed = apply(
+        &manager,
+        plan,
+        opts.dry_run,
+        opts.restart,
+        opts.service,
+        out,
+    )?;
     if !opts.dry_run {
         ensure_state_dir(&state_dir, manager.gid)?;
     }
@@ -242,7 +281,14 @@ pub fn uninstall(home: &Path, opts: &UninstallOptions, out: &mut dyn Write) -> R
         s.after = None;
         plan.push(s);
     }
-    let changed = apply(&manager, plan, opts.dry_run, opts.restart, opts.service, out)?;
+    let changed = apply(
+        &manager,
+        plan,
+        opts.dry_run,
+        opts.restart,
+        opts.service,
+        out,
+    )?;
     let state_dir = home.join(STATE_DIR);
     if opts.purge && state_dir.exists() {
         if opts.dry_run {
@@ -260,11 +306,10 @@ pub fn uninstall(home: &Path, opts: &UninstallOptions, out: &mut dyn Write) -> R
 }
 
 fn precheck(home: &Path, dry_run: bool) -> Result<Manager> {
-    let manager = detect::detect(home)?;
     if !dry_run && !nix::unistd::geteuid().is_root() {
         bail!("changing a Wazuh manager needs root: run it with sudo (or use --dry-run to see the changes)");
     }
-    Ok(manager)
+    Ok(detect::detect(home)?)
 }
 
 fn lock(manager: &Manager, dry_run: bool) -> Result<Option<DirLock>> {
@@ -272,7 +317,12 @@ fn lock(manager: &Manager, dry_run: bool) -> Result<Option<DirLock>> {
         return Ok(None);
     }
     let etc = manager.home.join("etc");
-    Ok(Some(DirLock::acquire(&etc, Duration::from_secs(30)).with_context(|| format!("cannot lock {}", etc.display()))?))
+    let lock = DirLock::acquire(&etc, Duration::from_secs(30))
+        .with_context(|| format!("cannot lock {}", etc.display()))?;
+    for dir in ["etc", "etc/rules", "integrations"] {
+        atomic::remove_stale_temps(&manager.home.join(dir))?;
+    }
+    Ok(Some(lock))
 }
 
 fn ensure_state_dir(dir: &Path, gid: u32) -> Result<()> {
@@ -328,7 +378,11 @@ fn apply(
     let home = &manager.home;
     let before = service::check_config(home).context("running Wazuh's configuration checks")?;
     if !before.failures.is_empty() {
-        writeln!(out, "note: Wazuh's checks already fail before any change: {}", before.failures.join("; "))?;
+        writeln!(
+            out,
+            "note: Wazuh's checks already fail before any change: {}",
+            before.failures.join("; ")
+        )?;
     }
     if let Some(conf) = changes.iter().find(|c| c.label == "ossec.conf") {
         let b = atomic::backup(&conf.path, BACKUPS_KEPT)
@@ -339,7 +393,12 @@ fn apply(
     for c in &changes {
         if let Err(e) = write_change(&c.path, c.after.as_ref()) {
             rollback(&applied, out);
-            return Err(e).with_context(|| format!("cannot write {}; every change was rolled back", c.path.display()));
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot write {}; every change was rolled back",
+                    c.path.display()
+                )
+            });
         }
         applied.push(c);
     }
@@ -361,15 +420,26 @@ fn apply(
         writeln!(out, "{verb} {} ({})", c.path.display(), c.label)?;
     }
     if !after.ran.is_empty() {
-        writeln!(out, "checked by {}: no new problem", after.ran.join(" -t, ") + " -t")?;
+        writeln!(
+            out,
+            "checked by {}: no new problem",
+            after.ran.join(" -t, ") + " -t"
+        )?;
     }
     if restart {
         match service::restart(home, service_manager) {
-            Ok(Restart::NotRunning) => writeln!(out, "the manager is not running; the change applies when it starts")?,
-            Ok(how) => writeln!(out, "manager restarted ({})", match how {
-                Restart::SystemdReload => "systemctl reload wazuh-manager",
-                _ => "wazuh-control restart",
-            })?,
+            Ok(Restart::NotRunning) => writeln!(
+                out,
+                "the manager is not running; the change applies when it starts"
+            )?,
+            Ok(how) => writeln!(
+                out,
+                "manager restarted ({})",
+                match how {
+                    Restart::SystemdReload => "systemctl reload wazuh-manager",
+                    _ => "wazuh-control restart",
+                }
+            )?,
             Err(message) => {
                 rollback(&applied, out);
                 let again = service::restart(home, service_manager);
@@ -407,9 +477,17 @@ fn show_diff(c: &FileChange, out: &mut dyn Write) -> Result<()> {
     let path = c.path.display().to_string();
     if !c.text {
         let what = match (&c.before, &c.after) {
-            (None, Some((b, m))) => format!("would create {path} ({} bytes, mode {:04o})", b.len(), m.mode),
+            (None, Some((b, m))) => format!(
+                "would create {path} ({} bytes, mode {:04o})",
+                b.len(),
+                m.mode
+            ),
             (Some(_), None) => format!("would remove {path}"),
-            (_, Some((b, m))) => format!("would replace {path} ({} bytes, mode {:04o})", b.len(), m.mode),
+            (_, Some((b, m))) => format!(
+                "would replace {path} ({} bytes, mode {:04o})",
+                b.len(),
+                m.mode
+            ),
             (None, None) => return Ok(()),
         };
         writeln!(out, "{what}")?;
@@ -422,9 +500,21 @@ fn show_diff(c: &FileChange, out: &mut dyn Write) -> Result<()> {
     };
     let (old, new) = (show(&c.before), show(&c.after));
     let diff = similar::TextDiff::from_lines(&old, &new);
-    let from = if c.before.is_some() { format!("a{path}") } else { "/dev/null".into() };
-    let to = if c.after.is_some() { format!("b{path}") } else { "/dev/null".into() };
-    write!(out, "{}", diff.unified_diff().context_radius(3).header(&from, &to))?;
+    let from = if c.before.is_some() {
+        format!("a{path}")
+    } else {
+        "/dev/null".into()
+    };
+    let to = if c.after.is_some() {
+        format!("b{path}")
+    } else {
+        "/dev/null".into()
+    };
+    write!(
+        out,
+        "{}",
+        diff.unified_diff().context_radius(3).header(&from, &to)
+    )?;
     Ok(())
 }
 
@@ -432,7 +522,15 @@ fn show_diff(c: &FileChange, out: &mut dyn Write) -> Result<()> {
 fn redact_key(text: &str) -> String {
     text.lines()
         .map(|line| match line.find("\"api_key\"") {
-            Some(at) => format!("{}\"api_key\": \"****\"{}", &line[..at], if line.trim_end().ends_with(',') { "," } else { "" }),
+            Some(at) => format!(
+                "{}\"api_key\": \"****\"{}",
+                &line[..at],
+                if line.trim_end().ends_with(',') {
+                    ","
+                } else {
+                    ""
+                }
+            ),
             None => line.to_string(),
         })
         .collect::<Vec<_>>()

@@ -3,9 +3,12 @@
 //! rules files, the installer, and the manager's service control.
 
 pub mod atomic;
-// pub mod detect; (enabled once ossec_conf lands)
+pub mod detect;
 pub mod home;
-// pub mod install; (enabled once ossec_conf and rules land)
+pub mod install;
 pub mod log;
+pub mod ossec_conf;
 pub mod queue;
+pub mod rules;
 pub mod service;
+pub mod xml;
