@@ -414,19 +414,22 @@ fn a_kill_at_any_moment_leaves_the_old_or_the_new_file() {
         "<ossec_config>\n  <localfile>",
         &format!(
             "<ossec_config>\n  <!-- {} -->\n  <localfile>",
-            "padding ".repeat(400_000)
+            "padding ".repeat(100_000)
         ),
     );
     std::fs::write(m.file("etc/ossec.conf"), &big).unwrap();
     m.write_settings(&settings(json!({"level": 5})));
     let reference = Manager::with_conf(&big);
     reference.write_settings(&settings(json!({"level": 5})));
+    let started = std::time::Instant::now();
     assert!(reference.wazuh_misp(&["install"]).status.success());
+    // Spread the kills over the whole length of a real install.
+    let span = started.elapsed().as_micros() as u64;
     let new = reference.read("etc/ossec.conf").unwrap();
     let old = big.into_bytes();
     assert_ne!(old, new);
     let mut saw = (0, 0);
-    for i in 0..40u64 {
+    for i in 0..30u64 {
         let mut child = std::process::Command::new(common::BIN)
             .arg("--wazuh-home")
             .arg(m.path())
@@ -434,7 +437,7 @@ fn a_kill_at_any_moment_leaves_the_old_or_the_new_file() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_micros(i * 400));
+        std::thread::sleep(std::time::Duration::from_micros(span * i / 20));
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         let _ = child.wait();
