@@ -272,6 +272,31 @@ impl Settings {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "the integration's settings".into());
+        Self::finish(merged, file, origin, overrides)
+    }
+
+    /// Settings from the bytes of a settings file that is not on disk yet (what `setup` is about
+    /// to write), checked exactly as the runtime will check the file.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, SettingsError> {
+        let origin = path.display().to_string();
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| SettingsError::Invalid {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
+        Self::finish(
+            value,
+            Some(path.to_path_buf()),
+            origin,
+            &Overrides::default(),
+        )
+    }
+
+    fn finish(
+        merged: Value,
+        file: Option<PathBuf>,
+        origin: String,
+        overrides: &Overrides,
+    ) -> Result<Loaded, SettingsError> {
         let mut unknown_keys = Vec::new();
         let mut settings: Settings = serde_ignored::deserialize(merged, |path| {
             unknown_keys.push(path.to_string());

@@ -75,8 +75,40 @@ impl FileChange {
 
 /// Binary copy, state directory, block and rules, from the stored settings.
 pub fn install(home: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Result<()> {
+    let plan = plan_install(home, opts, None, out)?;
+    let configured = plan.configured;
+    if opts.dry_run {
+        plan.show(out)?;
+        return Ok(());
+    }
+    let changed = plan.apply(opts.restart, opts.service, out)?;
+    if !configured {
+        writeln!(
+            out,
+            "{}",
+            if changed {
+                "integration binary installed"
+            } else {
+                "integration binary already up to date"
+            }
+        )?;
+        writeln!(out, "not configured yet: run `sudo wazuh-misp setup` to connect MISP and register the integration")?;
+    } else if !changed {
+        writeln!(out, "already installed; nothing changed")?;
+    }
+    Ok(())
+}
+
+/// Every change `install` would make, computed under the lock (held until the plan is applied or
+/// dropped). `new_settings` is a settings file `setup` wants written in the same transaction.
+pub fn plan_install(
+    home: &Path,
+    opts: &InstallOptions,
+    new_settings: Option<Vec<u8>>,
+    out: &mut dyn Write,
+) -> Result<Plan> {
     let manager = precheck(home, opts.dry_run)?;
-    let _lock = lock(&manager, opts.dry_run)?;
+    let lock = lock(&manager, opts.dry_run)?;
     let mut plan: Vec<FileChange> = Vec::new();
 
     let source =
@@ -104,34 +136,22 @@ pub fn install(home: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
     plan.push(binary);
 
     let settings_path = home.join(SETTINGS_PATH);
-    let state_dir = home.join(STATE_DIR);
-    if !settings_path.exists() {
-        let changed = apply(
-            &manager,
-            plan,
-            opts.dry_run,
-            opts.restart,
-            opts.service,
-            out,
-        )?;
-        if !opts.dry_run {
-            ensure_state_dir(&state_dir, manager.gid)?;
-        }
-        writeln!(
-            out,
-            "{}",
-            if changed {
-                "integration binary installed"
-            } else {
-                "integration binary already up to date"
-            }
-        )?;
-        writeln!(out, "not configured yet: run `sudo wazuh-misp setup` to connect MISP and register the integration")?;
-        return Ok(());
+    if !settings_path.exists() && new_settings.is_none() {
+        return Ok(Plan {
+            manager,
+            changes: plan,
+            configured: false,
+            purge_state_dir: false,
+            create_state_dir: true,
+            _lock: lock,
+        });
     }
 
-    let loaded = Settings::load(home, &Default::default())
-        .with_context(|| format!("{} cannot be used", settings_path.display()))?;
+    let loaded = match &new_settings {
+        Some(bytes) => Settings::from_bytes(bytes, &settings_path)?,
+        None => Settings::load(home, &Default::default())
+            .with_context(|| format!("{} cannot be used", settings_path.display()))?,
+    };
     let mut choices = loaded.settings.install.clone();
     if let Some(base) = opts.rule_id_base {
         choices.rule_id_base = Some(base);
@@ -220,40 +240,45 @@ pub fn install(home: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
         plan.push(rules_change);
     }
 
-    if choices != loaded.settings.install {
-        let mut settings_change = FileChange::read("settings", settings_path.clone(), true)?;
-        if let Some((bytes, meta)) = &settings_change.before {
+    let mut settings_change = FileChange::read("settings", settings_path.clone(), true)?;
+    let meta = settings_change.before.as_ref().map_or(
+        FileMeta {
+            uid: 0,
+            gid: manager.gid,
+            mode: 0o640,
+        },
+        |(_, m)| *m,
+    );
+    let base_bytes =
+        new_settings.or_else(|| settings_change.before.as_ref().map(|(b, _)| b.clone()));
+    if let Some(bytes) = base_bytes {
+        let text = if choices != loaded.settings.install {
             let mut value: Value =
-                serde_json::from_slice(bytes).context("settings file is not JSON")?;
+                serde_json::from_slice(&bytes).context("settings file is not JSON")?;
             value["install"] = serde_json::to_value(&choices)?;
             let mut text = serde_json::to_vec_pretty(&value)?;
             text.push(b'\n');
-            settings_change.after = Some((text, *meta));
-        }
-        plan.push(settings_change);
+            text
+        } else {
+            bytes
+        };
+        settings_change.after = Some((text, meta));
     }
-
-    let changed = apply(
-        &manager,
-        plan,
-        opts.dry_run,
-        opts.restart,
-        opts.service,
-        out,
-    )?;
-    if !opts.dry_run {
-        ensure_state_dir(&state_dir, manager.gid)?;
-    }
-    if !changed && !opts.dry_run {
-        writeln!(out, "already installed; nothing changed")?;
-    }
-    Ok(())
+    plan.push(settings_change);
+    Ok(Plan {
+        manager,
+        changes: plan,
+        configured: true,
+        purge_state_dir: false,
+        create_state_dir: true,
+        _lock: lock,
+    })
 }
 
 /// Removes our block, rules and binary (and with `purge` the settings and state directory).
 pub fn uninstall(home: &Path, opts: &UninstallOptions, out: &mut dyn Write) -> Result<()> {
     let manager = precheck(home, opts.dry_run)?;
-    let _lock = lock(&manager, opts.dry_run)?;
+    let lock = lock(&manager, opts.dry_run)?;
     let mut plan = Vec::new();
     let mut conf = FileChange::read("ossec.conf", home.join(OSSEC_CONF), true)?;
     let original = conf.before.clone().context("ossec.conf vanished")?;
@@ -281,25 +306,18 @@ pub fn uninstall(home: &Path, opts: &UninstallOptions, out: &mut dyn Write) -> R
         s.after = None;
         plan.push(s);
     }
-    let changed = apply(
-        &manager,
-        plan,
-        opts.dry_run,
-        opts.restart,
-        opts.service,
-        out,
-    )?;
-    let state_dir = home.join(STATE_DIR);
-    if opts.purge && state_dir.exists() {
-        if opts.dry_run {
-            writeln!(out, "would remove {}", state_dir.display())?;
-        } else {
-            std::fs::remove_dir_all(&state_dir)
-                .with_context(|| format!("cannot remove {}", state_dir.display()))?;
-            writeln!(out, "removed {}", state_dir.display())?;
-        }
+    let plan = Plan {
+        manager,
+        changes: plan,
+        configured: true,
+        purge_state_dir: opts.purge,
+        create_state_dir: false,
+        _lock: lock,
+    };
+    if opts.dry_run {
+        return plan.show(out);
     }
-    if !changed && !opts.dry_run {
+    if !plan.apply(opts.restart, opts.service, out)? {
         writeln!(out, "nothing to remove")?;
     }
     Ok(())
@@ -353,25 +371,76 @@ fn describe(f: &Filters) -> String {
     }
 }
 
+/// A computed set of file changes, holding the lock until applied or dropped.
+pub struct Plan {
+    manager: Manager,
+    changes: Vec<FileChange>,
+    /// A settings file exists (or is part of the plan).
+    pub configured: bool,
+    purge_state_dir: bool,
+    create_state_dir: bool,
+    _lock: Option<DirLock>,
+}
+
+impl Plan {
+    /// True when applying would change at least one file.
+    pub fn changes_anything(&self) -> bool {
+        self.changes.iter().any(FileChange::changes)
+            || (self.purge_state_dir && self.manager.home.join(STATE_DIR).exists())
+    }
+
+    /// A unified diff of every text file that would change (the API key masked), and a line
+    /// for each binary file.
+    pub fn show(&self, out: &mut dyn Write) -> Result<()> {
+        let mut any = false;
+        for c in self.changes.iter().filter(|c| c.changes()) {
+            show_diff(c, out)?;
+            any = true;
+        }
+        let state_dir = self.manager.home.join(STATE_DIR);
+        if self.purge_state_dir && state_dir.exists() {
+            writeln!(out, "would remove {}", state_dir.display())?;
+            any = true;
+        }
+        if !any {
+            writeln!(out, "dry run: nothing would change")?;
+        }
+        Ok(())
+    }
+
+    /// Applies the changes as one transaction. Returns whether anything changed.
+    pub fn apply(
+        self,
+        restart: bool,
+        service_manager: ServiceManager,
+        out: &mut dyn Write,
+    ) -> Result<bool> {
+        let manager = &self.manager;
+        let state_dir = manager.home.join(STATE_DIR);
+        let changed = apply(manager, &self.changes, restart, service_manager, out)?;
+        if self.purge_state_dir {
+            if state_dir.exists() {
+                std::fs::remove_dir_all(&state_dir)
+                    .with_context(|| format!("cannot remove {}", state_dir.display()))?;
+                writeln!(out, "removed {}", state_dir.display())?;
+                return Ok(true);
+            }
+        } else if self.create_state_dir {
+            ensure_state_dir(&state_dir, manager.gid)?;
+        }
+        Ok(changed)
+    }
+}
+
 /// Shows or applies the plan. Returns whether anything changed.
 fn apply(
     manager: &Manager,
-    plan: Vec<FileChange>,
-    dry_run: bool,
+    plan: &[FileChange],
     restart: bool,
     service_manager: ServiceManager,
     out: &mut dyn Write,
 ) -> Result<bool> {
-    let changes: Vec<FileChange> = plan.into_iter().filter(FileChange::changes).collect();
-    if dry_run {
-        for c in &changes {
-            show_diff(c, out)?;
-        }
-        if changes.is_empty() {
-            writeln!(out, "dry run: nothing would change")?;
-        }
-        return Ok(!changes.is_empty());
-    }
+    let changes: Vec<&FileChange> = plan.iter().filter(|c| c.changes()).collect();
     if changes.is_empty() {
         return Ok(false);
     }
@@ -390,7 +459,7 @@ fn apply(
         writeln!(out, "backup of ossec.conf: {}", b.display())?;
     }
     let mut applied: Vec<&FileChange> = Vec::new();
-    for c in &changes {
+    for c in changes.iter().copied() {
         if let Err(e) = write_change(&c.path, c.after.as_ref()) {
             rollback(&applied, out);
             return Err(e).with_context(|| {
