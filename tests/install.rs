@@ -464,3 +464,29 @@ fn a_kill_at_any_moment_leaves_the_old_or_the_new_file() {
         saw.0, saw.1
     );
 }
+
+#[test]
+fn a_file_wazuh_would_reject_is_refused_and_left_untouched() {
+    let broken = common::manager::STOCK_OSSEC_CONF.replace("<logall>no</logall>", "<logall>no</logal>");
+    let m = Manager::with_conf(&broken);
+    m.write_settings(&settings(json!({"level": 5})));
+    let out = m.wazuh_misp(&["install"]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("line 10"), "the error names the place: {t}");
+    assert_eq!(m.read("etc/ossec.conf").unwrap(), broken.as_bytes());
+    assert!(m.read("integrations/custom-misp").is_none(), "nothing is installed half-way");
+}
+
+#[test]
+fn uninstall_is_safe_when_half_installed() {
+    let m = Manager::new();
+    let original = m.read("etc/ossec.conf").unwrap();
+    m.write_settings(&settings(json!({"level": 5})));
+    assert!(m.wazuh_misp(&["install"]).status.success());
+    std::fs::remove_file(m.file("integrations/custom-misp")).unwrap();
+    std::fs::remove_file(m.file("etc/rules/custom-misp_rules.xml")).unwrap();
+    let out = m.wazuh_misp(&["uninstall"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(m.read("etc/ossec.conf").unwrap(), original);
+}
