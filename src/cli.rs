@@ -115,7 +115,14 @@ pub fn main() -> i32 {
     install_panic_hook();
     let args: Vec<OsString> = std::env::args_os().collect();
     let exe = home::current_executable();
-    if runtime::started_by_integratord(args.first().map(OsString::as_os_str), exe.as_deref()) {
+    // An admin may ask the installed copy what it is; integratord never passes these.
+    let asks_about_itself = args.first().is_some_and(|a| a != home::INTEGRATIONS_DIR)
+        && args
+            .get(1)
+            .is_some_and(|a| ["--version", "-V", "--help", "-h"].iter().any(|f| a == f));
+    if !asks_about_itself
+        && runtime::started_by_integratord(args.first().map(OsString::as_os_str), exe.as_deref())
+    {
         let home = runtime::integratord_home(exe.as_deref());
         return runtime::run(&home, args.get(1..).unwrap_or_default());
     }
