@@ -73,6 +73,12 @@ pub enum Command {
         #[command(flatten)]
         service: ServiceArg,
     },
+    /// Check the whole installation and report each problem with its fix
+    Doctor {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
     /// Show or clear the shared lookup cache and circuit breaker
     Cache {
         #[command(subcommand)]
@@ -178,6 +184,10 @@ pub fn main() -> i32 {
                 service: service.service_manager,
             };
             report(install::uninstall(&home, &opts, &mut std::io::stdout()).map(|()| 0))
+        }
+        Command::Doctor { json } => {
+            let opts = crate::setup::doctor::DoctorOptions { json };
+            report(crate::setup::doctor::run(&home, &opts, &mut std::io::stdout()))
         }
         Command::Cache { action } => {
             let mut out = std::io::stdout();

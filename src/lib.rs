@@ -8,4 +8,5 @@ pub mod ioc;
 pub mod misp;
 pub mod runtime;
 pub mod settings;
+pub mod setup;
 pub mod wazuh;

@@ -467,7 +467,8 @@ fn a_kill_at_any_moment_leaves_the_old_or_the_new_file() {
 
 #[test]
 fn a_file_wazuh_would_reject_is_refused_and_left_untouched() {
-    let broken = common::manager::STOCK_OSSEC_CONF.replace("<logall>no</logall>", "<logall>no</logal>");
+    let broken =
+        common::manager::STOCK_OSSEC_CONF.replace("<logall>no</logall>", "<logall>no</logal>");
     let m = Manager::with_conf(&broken);
     m.write_settings(&settings(json!({"level": 5})));
     let out = m.wazuh_misp(&["install"]);
@@ -475,7 +476,10 @@ fn a_file_wazuh_would_reject_is_refused_and_left_untouched() {
     let t = text(&out);
     assert!(t.contains("line 10"), "the error names the place: {t}");
     assert_eq!(m.read("etc/ossec.conf").unwrap(), broken.as_bytes());
-    assert!(m.read("integrations/custom-misp").is_none(), "nothing is installed half-way");
+    assert!(
+        m.read("integrations/custom-misp").is_none(),
+        "nothing is installed half-way"
+    );
 }
 
 #[test]

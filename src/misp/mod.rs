@@ -5,6 +5,7 @@
 pub mod client;
 pub mod error;
 pub mod search;
+pub mod tlsinfo;
 mod transport;
 
 pub use client::MispClient;

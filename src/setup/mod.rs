@@ -1,0 +1,4 @@
+//! The admin-facing commands around the runtime: `doctor` (and, as they land, the `setup`
+//! wizard and the live self test).
+
+pub mod doctor;
