@@ -38,6 +38,10 @@ pub enum Command {
         )]
         rest: Vec<OsString>,
     },
+    /// Connect this manager to MISP: a guided wizard on a terminal, or unattended with
+    /// --non-interactive (every prompt has a flag; the key comes from --api-key-file,
+    /// --api-key-stdin or MISP_API_KEY, never from the command line)
+    Setup(crate::setup::wizard::SetupArgs),
     /// Install or refresh the integration: binary, state directory, and (once `setup` has run)
     /// the ossec.conf block and the MISP rules, validated by Wazuh's own checks
     Install {
@@ -73,11 +77,25 @@ pub enum Command {
         #[command(flatten)]
         service: ServiceArg,
     },
-    /// Check the whole installation and report each problem with its fix
+    /// Check the whole installation and report each problem with its fix; with --live, prove
+    /// the whole path works by following a synthetic alert through Wazuh and MISP
     Doctor {
         /// Machine-readable output
         #[arg(long)]
         json: bool,
+        /// End-to-end self test: inject an event, follow the alert and our enriched alert
+        #[arg(long)]
+        live: bool,
+        /// Seconds to wait for each alert in the live test
+        #[arg(long, value_name = "SECS", default_value_t = 30, requires = "live")]
+        timeout: u64,
+        /// Create (and afterwards delete) a labelled test event in MISP holding the test IP;
+        /// needs a key allowed to add and publish events
+        #[arg(long, requires = "live")]
+        create_test_ioc: bool,
+        /// The IP the live test uses (one MISP knows) [default: 192.31.196.200]
+        #[arg(long, value_name = "IP", requires = "live")]
+        test_ip: Option<String>,
     },
     /// Show or clear the shared lookup cache and circuit breaker
     Cache {
@@ -150,6 +168,11 @@ pub fn main() -> i32 {
             args.extend(rest);
             runtime::run(&home, &args)
         }
+        Command::Setup(args) => report(crate::setup::wizard::run(
+            &home,
+            &args,
+            &mut std::io::stdout(),
+        )),
         Command::Install {
             dry_run,
             restart,
@@ -185,9 +208,34 @@ pub fn main() -> i32 {
             };
             report(install::uninstall(&home, &opts, &mut std::io::stdout()).map(|()| 0))
         }
-        Command::Doctor { json } => {
+        Command::Doctor {
+            json, live: false, ..
+        } => {
             let opts = crate::setup::doctor::DoctorOptions { json };
-            report(crate::setup::doctor::run(&home, &opts, &mut std::io::stdout()))
+            report(crate::setup::doctor::run(
+                &home,
+                &opts,
+                &mut std::io::stdout(),
+            ))
+        }
+        Command::Doctor {
+            json,
+            live: true,
+            timeout,
+            create_test_ioc,
+            test_ip,
+        } => {
+            let opts = crate::setup::selftest::SelfTestOptions {
+                timeout: std::time::Duration::from_secs(timeout),
+                create_test_ioc,
+                test_ip,
+                json,
+            };
+            report(crate::setup::selftest::run(
+                &home,
+                &opts,
+                &mut std::io::stdout(),
+            ))
         }
         Command::Cache { action } => {
             let mut out = std::io::stdout();

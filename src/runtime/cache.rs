@@ -354,6 +354,30 @@ impl Cache {
         Ok(())
     }
 
+    /// Forgets one indicator's answer, so the next run asks MISP. Returns whether there was one.
+    pub fn forget(&self, indicator: &Indicator, deadline: Instant) -> io::Result<bool> {
+        let (bucket, fp) = self.locate(indicator.kind, &indicator.value);
+        let _lock = Lock::exclusive(&self.file, deadline)?;
+        let Some(bytes) = self.read_bucket(bucket) else {
+            return Ok(false);
+        };
+        let Some((index, slot)) = bytes
+            .chunks(SLOT)
+            .enumerate()
+            .find_map(|(i, b)| Slot::decode(b).filter(|s| s.fp == fp).map(|s| (i, s)))
+        else {
+            return Ok(false);
+        };
+        self.file.write_all_at(
+            &[0u8; SLOT],
+            HEADER + bucket * BUCKET as u64 + (index * SLOT) as u64,
+        )?;
+        if slot.flags == POSITIVE {
+            let _ = std::fs::remove_file(self.hit_path(fp));
+        }
+        Ok(true)
+    }
+
     pub fn stats(&self, now: u64) -> Stats {
         let mut stats = Stats {
             capacity: self.buckets * SLOTS_PER_BUCKET as u64,
@@ -506,6 +530,11 @@ mod tests {
         // A different MISP or policy never sees them.
         let other = Cache::open(dir.path(), &s, "https://other|1|1").unwrap();
         assert_eq!(other.get(&fine, 1001), Cached::Miss);
+        // Forgetting one answer leaves the others.
+        assert!(c.forget(&bad, far()).unwrap());
+        assert_eq!(c.get(&bad, 1001), Cached::Miss);
+        assert_eq!(c.get(&fine, 1001), Cached::Negative);
+        assert!(!c.forget(&bad, far()).unwrap());
     }
 
     #[test]

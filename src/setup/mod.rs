@@ -2,3 +2,5 @@
 //! wizard and the live self test).
 
 pub mod doctor;
+pub mod selftest;
+pub mod wizard;

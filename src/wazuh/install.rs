@@ -241,14 +241,12 @@ pub fn plan_install(
     }
 
     let mut settings_change = FileChange::read("settings", settings_path.clone(), true)?;
-    let meta = settings_change.before.as_ref().map_or(
-        FileMeta {
-            uid: 0,
-            gid: manager.gid,
-            mode: 0o640,
-        },
-        |(_, m)| *m,
-    );
+    // Always the safe owner and mode, whatever an earlier hand-made file had.
+    let meta = FileMeta {
+        uid: 0,
+        gid: manager.gid,
+        mode: 0o640,
+    };
     let base_bytes =
         new_settings.or_else(|| settings_change.before.as_ref().map(|(b, _)| b.clone()));
     if let Some(bytes) = base_bytes {
@@ -522,7 +520,7 @@ fn apply(
             }
         }
     } else {
-        writeln!(out, "restart the manager to apply: `sudo systemctl reload wazuh-manager` (or rerun with --restart)")?;
+        writeln!(out, "restart the manager to apply: `sudo systemctl reload wazuh-manager` (or `sudo /var/ossec/bin/wazuh-control restart`)")?;
     }
     Ok(true)
 }
