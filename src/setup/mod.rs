@@ -1,5 +1,5 @@
-//! The admin-facing commands around the runtime: `doctor` (and, as they land, the `setup`
-//! wizard and the live self test).
+//! The admin-facing commands around the runtime: the `setup` wizard (`wizard`), `doctor`'s
+//! installation checks (`doctor`), and the live end-to-end self test (`selftest`).
 
 pub mod doctor;
 pub mod selftest;
