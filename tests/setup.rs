@@ -623,6 +623,8 @@ fn wizard_happy_path_sets_everything_up() {
     w.expect("+++ b");
     w.answer(APPLY, "");
     w.answer(RESTART, "");
+    // The live self test is offered, default no (it needs a key that may create events).
+    w.answer("Run the live self test now?", "");
     w.expect("wazuh-misp is set up");
     let (status, seen) = w.finish();
     assert_eq!(status, 0, "{seen}");

@@ -1311,6 +1311,16 @@ fn finish(
     }
     drop(guard);
     result?;
+    if let (Some(ui), true, true) = (asking, a.sample_rule, restart) {
+        writeln!(out, "The live self test sends a synthetic sshd event through analysisd, integratord, this integration and MISP, and follows both alerts in alerts.json. It needs a test IP MISP knows: it creates a labelled test event for it (your key must be allowed to add and publish events) and deletes it afterwards.")?;
+        if ui.confirm(out, "Run the live self test now?", false)? {
+            let opts = crate::setup::selftest::SelfTestOptions {
+                create_test_ioc: true,
+                ..Default::default()
+            };
+            return crate::setup::selftest::run(ctx.home, &opts, out);
+        }
+    }
     writeln!(
         out,
         "\nwazuh-misp is set up. `wazuh-misp doctor` checks the whole chain{}.",
