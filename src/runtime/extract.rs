@@ -62,6 +62,24 @@ pub fn is_own_event(alert: &Value) -> bool {
     alert.pointer("/data/integration").and_then(Value::as_str) == Some("misp")
 }
 
+/// Extraction as the runtime does it under `settings`: their field map (or the built-in one),
+/// kinds and allowlist.
+pub fn extract_with(alert: &Value, settings: &crate::settings::Settings) -> Extraction {
+    let default_rules;
+    let rules = match &settings.field_map {
+        Some(rules) => rules,
+        None => {
+            default_rules = super::fieldmap::default_rules();
+            &default_rules
+        }
+    };
+    let policy = Policy {
+        kinds: &settings.lookup.kinds,
+        allowlist: &settings.allowlist,
+    };
+    extract(alert, rules, &policy)
+}
+
 pub fn extract(alert: &Value, rules: &[FieldRule], policy: &Policy) -> Extraction {
     let mut ex = Extractor {
         policy,

@@ -117,16 +117,7 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
     log.redact(loaded.api_key.expose());
     report_settings_notices(home, &log, &loaded);
 
-    let rules = loaded
-        .settings
-        .field_map
-        .clone()
-        .unwrap_or_else(fieldmap::default_rules);
-    let policy = extract::Policy {
-        kinds: &loaded.settings.lookup.kinds,
-        allowlist: &loaded.settings.allowlist,
-    };
-    let extraction = extract::extract(&alert, &rules, &policy);
+    let extraction = extract::extract_with(&alert, &loaded.settings);
     if log.debug_enabled() {
         for s in &extraction.skipped {
             log.debug(format!("skipped {} {:?}: {}", s.field, s.value, s.reason));

@@ -50,7 +50,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn symbol(self) -> &'static str {
+    pub fn symbol(self) -> &'static str {
         match self {
             Status::Pass => "✔",
             Status::Warn => "⚠",

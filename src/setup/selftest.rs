@@ -89,26 +89,9 @@ impl Default for SelfTestOptions {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-    /// Not run, because an earlier stage failed or it does not apply.
-    Skip,
-}
-
-impl Status {
-    fn symbol(self) -> &'static str {
-        match self {
-            Status::Pass => "✔",
-            Status::Warn => "⚠",
-            Status::Fail => "✘",
-            Status::Skip => "·",
-        }
-    }
-}
+/// The same four outcomes `doctor` reports (Skip: not run, because an earlier stage failed or
+/// it does not apply).
+pub use super::doctor::Status;
 
 /// One precondition.
 #[derive(Debug, Clone, Serialize)]

@@ -7,7 +7,7 @@ use super::{Check, SelfTestOptions, DEFAULT_TEST_IP};
 use crate::ioc::{self, Indicator, IocKind};
 use crate::runtime::breaker::{Breaker, Phase};
 use crate::runtime::extract::{self, SkipReason};
-use crate::runtime::{cache, fieldmap, state};
+use crate::runtime::{cache, state};
 use crate::settings::{Loaded, Overrides, Settings};
 use crate::wazuh::detect::OSSEC_CONF;
 use crate::wazuh::install::INTEGRATION_PATH;
@@ -299,16 +299,7 @@ fn check_test_ip(
         "decoder": {"parent": "sshd", "name": "sshd"},
         "data": {"srcip": text, "srcport": "22", "srcuser": rules::SELFTEST_MARKER},
     });
-    let field_map = loaded
-        .settings
-        .field_map
-        .clone()
-        .unwrap_or_else(fieldmap::default_rules);
-    let policy = extract::Policy {
-        kinds: &loaded.settings.lookup.kinds,
-        allowlist: &loaded.settings.allowlist,
-    };
-    let ex = extract::extract(&alert, &field_map, &policy);
+    let ex = extract::extract_with(&alert, &loaded.settings);
     match ex.indicators.into_iter().find(|i| i.kind == IocKind::Ip) {
         Some(indicator) => {
             checks.push(Check::pass(
