@@ -447,10 +447,12 @@ impl Drop for Lock<'_> {
     }
 }
 
+/// The cache's hash key. /dev/urandom rather than getrandom(2): the packaged binary targets
+/// glibc 2.17 and RHEL 7's kernel, which have neither the wrapper nor the system call.
 fn random(buf: &mut [u8]) {
-    // SAFETY: getrandom writes at most buf.len() bytes into buf.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n != buf.len() as isize {
+    use std::io::Read;
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf));
+    if read.is_err() {
         // Never fatal: a weak key only weakens collision resistance against a crafted alert.
         let t = now_unix() ^ u64::from(std::process::id());
         for (i, b) in buf.iter_mut().enumerate() {
