@@ -561,7 +561,7 @@ fn legacy_filters(el: &Element) -> Result<(Filters, Vec<String>), ConfError> {
 
 /// integratord's `<rule_id>` loop: spaces and commas are skipped, a digit starts a number that
 /// runs to the next comma (`atoi`), anything else ends the list.
-fn integratord_rule_ids(text: &[u8]) -> Vec<String> {
+pub fn integratord_rule_ids(text: &[u8]) -> Vec<String> {
     let mut ids = Vec::new();
     let mut i = 0;
     while let Some(&c) = text.get(i) {

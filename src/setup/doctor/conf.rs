@@ -132,31 +132,12 @@ pub(super) fn read_blocks(ctx: &Ctx) -> Option<Vec<Block>> {
     Some(blocks)
 }
 
-/// integratord's `<rule_id>` loop: spaces and commas skipped, `atoi` from each digit to the next
-/// comma, anything else ends the list.
+/// integratord's reading of a `<rule_id>` list (shared with the editor), as numbers.
 fn integratord_rule_ids(text: &[u8]) -> Vec<u32> {
-    let mut ids = Vec::new();
-    let mut i = 0;
-    while let Some(&c) = text.get(i) {
-        if c == b' ' || c == b',' {
-            i += 1;
-        } else if c.is_ascii_digit() {
-            let n = text[i..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .fold(0u64, |acc, &b| {
-                    (acc * 10 + u64::from(b - b'0')).min(u64::from(u32::MAX))
-                });
-            ids.push(n as u32);
-            match text[i..].iter().position(|&b| b == b',') {
-                Some(comma) => i += comma + 1,
-                None => break,
-            }
-        } else {
-            break;
-        }
-    }
-    ids
+    crate::wazuh::ossec_conf::integratord_rule_ids(text)
+        .iter()
+        .map(|id| id.parse().unwrap_or(u32::MAX))
+        .collect()
 }
 
 fn ours(blocks: &[Block]) -> Vec<&Block> {
