@@ -494,3 +494,43 @@ fn uninstall_is_safe_when_half_installed() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(m.read("etc/ossec.conf").unwrap(), original);
 }
+
+#[test]
+fn an_old_blocks_api_key_never_shows_in_a_diff() {
+    let secret = "OLDKEYoldkeyOLDKEYoldkeyOLDKEYoldkeyOLDK";
+    let legacy = common::manager::STOCK_OSSEC_CONF.replace(
+        "  <ruleset>",
+        &format!("  <integration>\n    <name>custom-misp</name>\n    <hook_url>https://misp.example.org</hook_url>\n    <api_key>{secret}</api_key>\n    <level>5</level>\n    <alert_format>json</alert_format>\n  </integration>\n\n  <ruleset>"),
+    );
+    let m = Manager::with_conf(&legacy);
+    m.write_settings(&settings(json!({})));
+    let out = m.wazuh_misp(&["install", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("-    <api_key>****</api_key>"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains(secret) && !text(&out).contains(KEY));
+}
+
+#[test]
+fn symlinked_configuration_files_are_refused() {
+    let m = Manager::new();
+    m.write_settings(&settings(json!({"level": 5})));
+    let real = m.file("etc/ossec.conf.real");
+    std::fs::rename(m.file("etc/ossec.conf"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, m.file("etc/ossec.conf")).unwrap();
+    let before = std::fs::read(&real).unwrap();
+    let out = m.wazuh_misp(&["install"]);
+    assert!(
+        !out.status.success() && text(&out).contains("symbolic link"),
+        "{}",
+        text(&out)
+    );
+    assert!(std::fs::symlink_metadata(m.file("etc/ossec.conf"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&real).unwrap(), before);
+}

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 pub const BREAKER_FILE: &str = "breaker";
 /// A probe that has not reported back within this time is presumed dead (killed run).
 const PROBE_GRACE_S: u64 = 60;
+const MAX_RATE_LIMIT_WAIT_S: u64 = 86_400;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,6 +88,13 @@ impl Breaker {
 
     /// The stored state; anything unreadable counts as a healthy, closed breaker.
     pub fn state(&self) -> BreakerState {
+        // A writer holds the lock for microseconds; without the shared lock (busy for too
+        // long) the checksum-free JSON is read as is and a torn read parses as closed.
+        let _shared = Lock::shared(&self.file, Instant::now() + Duration::from_millis(20)).ok();
+        self.read_unlocked()
+    }
+
+    fn read_unlocked(&self) -> BreakerState {
         let len = self.file.metadata().map_or(0, |m| m.len()).min(64 * 1024);
         let mut text = vec![0u8; len as usize];
         if len == 0 || self.file.read_exact_at(&mut text, 0).is_err() {
@@ -95,11 +103,13 @@ impl Breaker {
         serde_json::from_slice(&text).unwrap_or_default()
     }
 
+    /// Callers hold the exclusive lock. Writing before truncating means a reader never sees an
+    /// empty file (and readers take the shared lock anyway).
     fn store(&self, state: &BreakerState) -> io::Result<()> {
         let mut bytes = serde_json::to_vec(state).map_err(io::Error::other)?;
         bytes.push(b'\n');
-        self.file.set_len(0)?;
-        self.file.write_all_at(&bytes, 0)
+        self.file.write_all_at(&bytes, 0)?;
+        self.file.set_len(bytes.len() as u64)
     }
 
     pub fn decide(&self, now: u64, deadline: Instant) -> Decision {
@@ -116,7 +126,7 @@ impl Breaker {
                         retry_at: s.retry_at,
                     };
                 };
-                let mut s = self.state();
+                let mut s = self.read_unlocked();
                 if s.phase == Phase::Closed {
                     return Decision::Ask;
                 }
@@ -144,7 +154,7 @@ impl Breaker {
             return None;
         }
         let _lock = Lock::exclusive(&self.file, lock_deadline(deadline)).ok()?;
-        let before = self.state();
+        let before = self.read_unlocked();
         let after = BreakerState {
             last_success: now,
             ..BreakerState::default()
@@ -159,7 +169,7 @@ impl Breaker {
         let Ok(_lock) = Lock::exclusive(&self.file, lock_deadline(deadline)) else {
             return true;
         };
-        let before = self.state();
+        let before = self.read_unlocked();
         let mut s = before.clone();
         s.failures = s.failures.saturating_add(1);
         s.last_error = Some(err.into());
@@ -175,8 +185,9 @@ impl Breaker {
                 _ => (before.backoff_s.max(self.settings.backoff_s) * 2)
                     .min(self.settings.max_backoff_s),
             };
+            // A proxy may send anything as the reset: never longer than a day.
             let wait = match (rate_limited, err.retry_after) {
-                (true, Some(reset)) => reset.max(1),
+                (true, Some(reset)) => reset.clamp(1, MAX_RATE_LIMIT_WAIT_S),
                 _ => s.backoff_s,
             };
             if before.phase == Phase::Closed {
@@ -195,6 +206,7 @@ impl Breaker {
     }
 
     pub fn reset(&self) -> io::Result<()> {
+        let _lock = Lock::exclusive(&self.file, Instant::now() + Duration::from_secs(1))?;
         self.store(&BreakerState::default())
     }
 }

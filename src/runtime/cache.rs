@@ -308,7 +308,11 @@ impl Cache {
                 &serde_json::to_vec(&hit).map_err(io::Error::other)?,
             )?;
         }
-        let _lock = Lock::exclusive(&self.file, deadline)?;
+        // The run's last milliseconds belong to sending the events, not to caching.
+        let _lock = Lock::exclusive(
+            &self.file,
+            (Instant::now() + Duration::from_millis(50)).min(deadline),
+        )?;
         let inserted = u32::try_from(now).unwrap_or(u32::MAX);
         for (indicator, attributes) in answers {
             let (bucket, fp) = self.locate(indicator.kind, &indicator.value);
@@ -414,17 +418,25 @@ pub fn clear(state_dir: &Path) -> io::Result<()> {
     }
 }
 
-/// `flock(LOCK_EX)`, waiting at most until `deadline`.
+/// `flock`, waiting at most until `deadline`.
 pub struct Lock<'a> {
     file: &'a File,
 }
 
 impl<'a> Lock<'a> {
     pub fn exclusive(file: &'a File, deadline: Instant) -> io::Result<Lock<'a>> {
+        Self::take(file, libc::LOCK_EX, deadline)
+    }
+
+    pub fn shared(file: &'a File, deadline: Instant) -> io::Result<Lock<'a>> {
+        Self::take(file, libc::LOCK_SH, deadline)
+    }
+
+    fn take(file: &'a File, kind: libc::c_int, deadline: Instant) -> io::Result<Lock<'a>> {
         use std::os::fd::AsRawFd;
         loop {
             // SAFETY: flock on a descriptor we own for the lifetime of the guard.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            if unsafe { libc::flock(file.as_raw_fd(), kind | libc::LOCK_NB) } == 0 {
                 return Ok(Lock { file });
             }
             let err = io::Error::last_os_error();

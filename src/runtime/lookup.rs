@@ -26,12 +26,23 @@ pub struct Outcome {
     pub skipped: bool,
 }
 
-/// Identifies the answers of one MISP instance under one policy.
+/// Identifies the answers of one MISP instance, seen by one key (another user or organisation may
+/// see other events), under one policy. The key enters only as a hash: the namespace is stored in
+/// the hit files.
 pub fn namespace(loaded: &Loaded) -> String {
+    use std::hash::Hasher;
     let l = &loaded.settings.lookup;
+    let mut h =
+        siphasher::sip::SipHasher24::new_with_keys(0x7761_7a75_686d_6973, 0x7020_6b65_7920_6964);
+    h.write(loaded.api_key.expose().as_bytes());
     format!(
-        "{}\nto_ids={} published={} warninglist={} limit={}",
-        loaded.misp_url, l.to_ids, l.published, l.enforce_warninglist, l.limit
+        "{}\nkey={:016x} to_ids={} published={} warninglist={} limit={}",
+        loaded.misp_url,
+        h.finish(),
+        l.to_ids,
+        l.published,
+        l.enforce_warninglist,
+        l.limit
     )
 }
 

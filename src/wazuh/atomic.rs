@@ -112,7 +112,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Tag of our backup files: `ossec.conf.wazuh-misp-20261127T063500-000.bak`.
+/// Tag of our backup files: `ossec.conf.wazuh-misp-20261127T063500Z-000.bak` (UTC).
 const BACKUP_TAG: &str = ".wazuh-misp-";
 
 /// Copies `path` to a timestamped backup next to it (same owner, group and mode) and keeps the
@@ -120,9 +120,8 @@ const BACKUP_TAG: &str = ".wazuh-misp-";
 pub fn backup(path: &Path, keep: usize) -> io::Result<PathBuf> {
     let bytes = fs::read(path)?;
     let meta = FileMeta::of(path)?;
-    let stamp = crate::wazuh::log::local_timestamp()
-        .replace(['/', ':'], "")
-        .replace(' ', "T");
+    // UTC, so names sort in time order across daylight-saving changes.
+    let stamp = utc_stamp();
     let base = format!("{}{BACKUP_TAG}{stamp}", path.display());
     // The sequence number keeps names unique and in order within one second, even after pruning.
     let next = backups_of(path)?
@@ -138,6 +137,28 @@ pub fn backup(path: &Path, keep: usize) -> io::Result<PathBuf> {
     write_atomic(&target, &bytes, meta)?;
     prune_backups(path, keep)?;
     Ok(target)
+}
+
+/// `20261127T063500Z`.
+fn utc_stamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    // SAFETY: gmtime_r only writes into the zeroed struct we own.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::gmtime_r(&now, &mut tm) }.is_null() {
+        return "19700101T000000Z".into();
+    }
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
 }
 
 /// Our backups of `path`, oldest first.

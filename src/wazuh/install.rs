@@ -54,6 +54,14 @@ struct FileChange {
 
 impl FileChange {
     fn read(label: &'static str, path: PathBuf, text: bool) -> Result<FileChange> {
+        // Replacing a link by a file would give the file the link's mode (0777) and lose the
+        // admin's layout: refuse instead.
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!(
+                "{} is a symbolic link; refusing to replace it (point --wazuh-home at the real files, or replace the link by the file)",
+                path.display()
+            );
+        }
         let before = match std::fs::read(&path) {
             Ok(bytes) => Some((bytes, FileMeta::of(&path)?)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -469,7 +477,15 @@ fn apply(
         }
         applied.push(c);
     }
-    let after = service::check_config(home).context("running Wazuh's configuration checks")?;
+    let after = match service::check_config(home) {
+        Ok(report) => report,
+        Err(e) => {
+            rollback(&applied, out);
+            return Err(e).context(
+                "running Wazuh's configuration checks failed, so every file was restored",
+            );
+        }
+    };
     let problems = after.new_problems(&before);
     if !problems.is_empty() {
         rollback(&applied, out);
@@ -509,7 +525,9 @@ fn apply(
             )?,
             Err(message) => {
                 rollback(&applied, out);
-                let again = service::restart(home, service_manager);
+                // The failed restart may have left the daemons stopped: start them again with
+                // the previous files whatever `status` says now.
+                let again = service::restart_forced(home, service_manager);
                 bail!(
                     "the restart failed, so every file was restored{}:\n  {message}",
                     match again {
@@ -588,6 +606,17 @@ fn show_diff(c: &FileChange, out: &mut dyn Write) -> Result<()> {
 /// Diffs of the settings file must not print the API key.
 fn redact_key(text: &str) -> String {
     text.lines()
+        .map(|line| {
+            // An old hand-written block may carry `<api_key>…</api_key>` in ossec.conf.
+            match (line.find("<api_key>"), line.find("</api_key>")) {
+                (Some(a), Some(b)) if b > a => {
+                    return format!("{}<api_key>****{}", &line[..a], &line[b..]);
+                }
+                (Some(a), None) => return format!("{}<api_key>****", &line[..a]),
+                _ => {}
+            }
+            line.to_string()
+        })
         .map(|line| match line.find("\"api_key\"") {
             Some(at) => format!(
                 "{}\"api_key\": \"****\"{}",

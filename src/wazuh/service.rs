@@ -18,12 +18,15 @@ pub struct Finished {
 
 /// Runs `cmd` with a minimal environment and kills it after `limit`.
 pub fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Finished> {
+    use std::os::unix::process::CommandExt;
     cmd.env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("LANG", "C")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        // Its own process group, so a timeout also ends whatever it started.
+        .process_group(0);
     let mut child = cmd.spawn()?;
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
@@ -47,14 +50,28 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Finish
             break Some(status);
         }
         if started.elapsed() >= limit {
+            // SAFETY: signalling the process group we created for this child.
+            unsafe { libc::killpg(child.id() as libc::pid_t, libc::SIGKILL) };
             let _ = child.kill();
             let _ = child.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let mut bytes = out_reader.join().unwrap_or_default();
-    bytes.extend(err_reader.join().unwrap_or_default());
+    // A grandchild that escaped the group could keep the pipes open: don't wait for it.
+    let join = |reader: std::thread::JoinHandle<Vec<u8>>| {
+        let until = Instant::now() + Duration::from_secs(2);
+        while !reader.is_finished() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if reader.is_finished() {
+            reader.join().unwrap_or_default()
+        } else {
+            b"(output cut: a process it started kept it open)".to_vec()
+        }
+    };
+    let mut bytes = join(out_reader);
+    bytes.extend(join(err_reader));
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
     if status.is_none() {
         text.push_str(&format!(
@@ -130,7 +147,8 @@ fn normalise_finding(line: &str) -> Option<String> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Restart {
-    /// `systemctl reload wazuh-manager`: the packaged unit's reload runs `wazuh-control reload`.
+    /// `systemctl reload wazuh-manager` (the packaged unit's reload runs `wazuh-control reload`,
+    /// which restarts every daemon but execd; our own `-t` checks ran before it).
     SystemdReload,
     /// `bin/wazuh-control restart`, which tests every daemon's config before stopping the old ones.
     WazuhControl,
@@ -148,35 +166,45 @@ pub enum ServiceManager {
 
 /// Restarts the manager the safe way if it runs. Returns what was done, or Wazuh's message.
 pub fn restart(home: &Path, manager: ServiceManager) -> Result<Restart, String> {
-    let use_systemd = match manager {
+    restart_inner(home, manager, false)
+}
+
+/// Restarts the manager even if it looks stopped (after a failed restart left it down).
+pub fn restart_forced(home: &Path, manager: ServiceManager) -> Result<Restart, String> {
+    restart_inner(home, manager, true)
+}
+
+fn restart_inner(home: &Path, manager: ServiceManager, force: bool) -> Result<Restart, String> {
+    let systemd = match manager {
         ServiceManager::Systemd => true,
         ServiceManager::WazuhControl => false,
         ServiceManager::Auto => Path::new("/run/systemd/system").is_dir() && which("systemctl"),
     };
     let limit = Duration::from_secs(300);
-    if use_systemd {
+    if systemd {
         let active = run_bounded(
             Command::new("systemctl").args(["is-active", "--quiet", "wazuh-manager"]),
             Duration::from_secs(30),
         )
         .map(|f| f.success)
         .unwrap_or(false);
-        if !active {
-            return Ok(Restart::NotRunning);
+        // A manager started by a bare `wazuh-control start` is not the unit's: fall through.
+        if active || (force && manager == ServiceManager::Systemd) {
+            let verb = if active { "reload" } else { "restart" };
+            let done = run_bounded(
+                Command::new("systemctl").args([verb, "wazuh-manager"]),
+                limit,
+            )
+            .map_err(|e| format!("systemctl {verb} wazuh-manager: {e}"))?;
+            return if done.success {
+                Ok(Restart::SystemdReload)
+            } else {
+                Err(format!(
+                    "systemctl {verb} wazuh-manager failed: {}",
+                    done.text.trim()
+                ))
+            };
         }
-        let done = run_bounded(
-            Command::new("systemctl").args(["reload", "wazuh-manager"]),
-            limit,
-        )
-        .map_err(|e| format!("systemctl reload wazuh-manager: {e}"))?;
-        return if done.success {
-            Ok(Restart::SystemdReload)
-        } else {
-            Err(format!(
-                "systemctl reload wazuh-manager failed: {}",
-                done.text.trim()
-            ))
-        };
     }
     let control = home.join("bin/wazuh-control");
     if !control.is_file() {
@@ -185,13 +213,15 @@ pub fn restart(home: &Path, manager: ServiceManager) -> Result<Restart, String> 
             control.display()
         ));
     }
-    let status = run_bounded(
-        Command::new(&control).arg("status").current_dir(home),
-        Duration::from_secs(30),
-    )
-    .map_err(|e| format!("{} status: {e}", control.display()))?;
-    if !status.text.contains("is running") {
-        return Ok(Restart::NotRunning);
+    if !force {
+        let status = run_bounded(
+            Command::new(&control).arg("status").current_dir(home),
+            Duration::from_secs(30),
+        )
+        .map_err(|e| format!("{} status: {e}", control.display()))?;
+        if !status.text.contains("is running") {
+            return Ok(Restart::NotRunning);
+        }
     }
     let done = run_bounded(
         Command::new(&control).arg("restart").current_dir(home),
