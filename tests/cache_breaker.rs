@@ -239,3 +239,39 @@ fn a_hung_misp_is_left_alone_once_the_breaker_opens() {
         "runs 3 and 4 never wait for MISP"
     );
 }
+
+#[test]
+fn a_popular_indicator_cannot_hide_the_others() {
+    let (double, home) = stateful(json!({"lookup": {"limit": 2}}));
+    // Three attributes of the popular indicator come before the other one in id order.
+    let mut data = misp_double::Dataset::empty();
+    data.events
+        .push(misp_double::Event::new(1, "Daily Tor exit feed"));
+    for id in 1..=3 {
+        data.attributes
+            .push(misp_double::Attribute::new(id, 1, "ip-dst", seed::C2_IP));
+    }
+    data.attributes.push(misp_double::Attribute::new(
+        10,
+        1,
+        "ip-src",
+        seed::BRUTE_FORCE_IP,
+    ));
+    double.set_dataset(data);
+    let alert =
+        json!({"rule": {"id": "1"}, "data": {"dstip": seed::C2_IP, "srcip": seed::BRUTE_FORCE_IP}});
+    assert_eq!(home.run_json(&alert).status.code(), Some(0));
+    let values: Vec<String> = payloads(&home)
+        .iter()
+        .map(|p| p["misp"]["value"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        values.contains(&seed::BRUTE_FORCE_IP.to_string()),
+        "{values:?}"
+    );
+    assert_eq!(
+        double.request_count(SEARCH),
+        2,
+        "one more request for the unanswered indicator"
+    );
+}

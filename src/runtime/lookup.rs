@@ -105,13 +105,33 @@ pub fn lookup(
         }
     }
     out.asked = missing.len();
-    let result = MispClient::new(
-        &loaded.misp_url,
-        loaded.api_key.clone(),
-        &settings.misp,
-        deadline.http_budget(Duration::from_millis(settings.misp.timeout_ms)),
-    )
-    .and_then(|client| search::search(&client, &missing, &policy));
+    let ask = |indicators: &[Indicator]| {
+        MispClient::new(
+            &loaded.misp_url,
+            loaded.api_key.clone(),
+            &settings.misp,
+            deadline.http_budget(Duration::from_millis(settings.misp.timeout_ms)),
+        )
+        .and_then(|client| search::search(&client, indicators, &policy))
+    };
+    let result = ask(&missing).map(|mut found| {
+        // `limit` attributes came back, perhaps all for one popular indicator: ask once more
+        // for the indicators still unanswered, if time allows.
+        if found.truncated && deadline.http_budget(Duration::MAX) > Duration::from_millis(500) {
+            let unanswered: Vec<Indicator> = missing
+                .iter()
+                .filter(|i| !found.matches.iter().any(|m| m.indicator == **i))
+                .cloned()
+                .collect();
+            if !unanswered.is_empty() && unanswered.len() < missing.len() {
+                if let Ok(more) = ask(&unanswered) {
+                    found.matches.extend(more.matches);
+                    found.truncated = more.truncated;
+                }
+            }
+        }
+        found
+    });
     match result {
         Ok(found) => {
             if let Some(before) = breaker
