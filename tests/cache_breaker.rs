@@ -275,3 +275,28 @@ fn a_popular_indicator_cannot_hide_the_others() {
         "one more request for the unanswered indicator"
     );
 }
+
+#[test]
+fn a_settings_problem_is_reported_once_not_per_alert() {
+    let (double, home) = stateful(json!({}));
+    let mut s = WazuhHome::settings_for(&double);
+    s["misp"]["ca_file"] = json!("/nonexistent/ca.pem");
+    home.write_settings(&s);
+    let mut events = Vec::new();
+    for i in 0..3 {
+        let out = home.run_json(&sshd_alert(&format!("8.8.6.{i}")));
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "the exit code says it every time"
+        );
+        events.push(payloads(&home).len());
+    }
+    assert_eq!(events, vec![1, 0, 0]);
+    assert_eq!(
+        home.log().matches("/nonexistent/ca.pem").count(),
+        3,
+        "{}",
+        home.log()
+    );
+}

@@ -173,7 +173,13 @@ pub fn lookup(
                 (Some(b), kind) if kind != ErrorKind::Config => {
                     b.record_failure(&e, now, deadline.at())
                 }
-                _ => true,
+                // Our own settings are broken, not MISP: one event per problem and day, not
+                // one per alert of a storm (integrations.log and the exit code say it each time).
+                (Some(_), _) => super::notice::first_time(
+                    home,
+                    &format!("config-event {} {}", now / 86_400, e.message),
+                ),
+                (None, _) => true,
             };
             out.error = Some((e, report));
         }

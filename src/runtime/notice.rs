@@ -16,7 +16,8 @@ pub fn once(home: &Path, log: &IntegrationsLog, key: &str, message: &str) {
     }
 }
 
-fn first_time(home: &Path, key: &str) -> bool {
+/// True the first time `key` is seen (always, without the state directory).
+pub fn first_time(home: &Path, key: &str) -> bool {
     let dir = home.join(STATE_DIR);
     if !dir.is_dir() {
         return true;
