@@ -3,6 +3,7 @@
 //! it (`cli`). `misp` talks to MISP, `wazuh` holds Wazuh's contracts, `ioc` and `settings` are
 //! shared by both.
 
+pub mod civil;
 pub mod cli;
 pub mod ioc;
 pub mod misp;

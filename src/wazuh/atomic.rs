@@ -143,22 +143,9 @@ pub fn backup(path: &Path, keep: usize) -> io::Result<PathBuf> {
 fn utc_stamp() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as libc::time_t)
-        .unwrap_or(0);
-    // SAFETY: gmtime_r only writes into the zeroed struct we own.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::gmtime_r(&now, &mut tm) }.is_null() {
-        return "19700101T000000Z".into();
-    }
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
+        .map_or(0, |d| d.as_secs() as i64);
+    let (y, m, d, h, mi, s) = crate::civil::utc_fields(now);
+    format!("{y:04}{m:02}{d:02}T{h:02}{mi:02}{s:02}Z")
 }
 
 /// Our backups of `path`, oldest first.
