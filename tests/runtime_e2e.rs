@@ -158,6 +158,25 @@ fn every_indicator_source_is_looked_up() {
             ],
         ),
         (
+            "windows sysmon 15 hash",
+            json!({"data": {"win": {"system": {"eventID": "15"}, "eventdata": {"hash":
+            format!("MD5={},SHA256={},IMPHASH=F34D5F2D4577ED6D9CEEC516C1F5A744",
+                seed::EICAR_MD5.to_uppercase(), seed::EICAR_SHA256.to_uppercase())}}}}),
+            vec![
+                ("md5", seed::EICAR_MD5, "data.win.eventdata.hash"),
+                ("sha256", seed::EICAR_SHA256, "data.win.eventdata.hash"),
+            ],
+        ),
+        (
+            "sysmon through the legacy winevtlog decoder",
+            json!({"data": {"sysmon": {"hashes":
+            format!("{},SHA256={}", seed::EICAR_SHA1.to_uppercase(), seed::EICAR_SHA256.to_uppercase())}}}),
+            vec![
+                ("sha1", seed::EICAR_SHA1, "data.sysmon.hashes"),
+                ("sha256", seed::EICAR_SHA256, "data.sysmon.hashes"),
+            ],
+        ),
+        (
             "windows sysmon 3 ipv6",
             json!({"data": {"win": {"eventdata": {"destinationIp": "2a0d:5600:0024:0000:0000:0000:0000:ABCD",
             "sourceIp": "fe80::1", "destinationIsIpv6": "true"}}}}),
@@ -337,6 +356,55 @@ fn large_and_non_utf8_alerts_are_handled() {
     let out = home.run_alert(&bytes, &Invocation::default());
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert_eq!(home.datagrams().len(), 1);
+}
+
+/// The sshd alert with one decoded field nested `depth` levels deep, as analysisd writes a JSON
+/// log line decoded by the stock `json` decoder.
+fn deep_alert(depth: usize) -> Vec<u8> {
+    let mut alert = sshd_alert(seed::BRUTE_FORCE_IP);
+    alert["data"]["nested"] = json!("PLACEHOLDER");
+    let text = alert.to_string();
+    // root and data are two levels; the chain adds the rest.
+    let chain = format!("{}1{}", "{\"n\":".repeat(depth - 2), "}".repeat(depth - 2));
+    format!("{}\n", text.replace("\"PLACEHOLDER\"", &chain)).into_bytes()
+}
+
+#[test]
+fn an_indicator_beside_a_field_nested_1000_deep_is_still_looked_up() {
+    let (_double, home) = setup();
+    for depth in [129, 300, 1000] {
+        let out = home.run_alert(&deep_alert(depth), &Invocation::default());
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "depth {depth}: {}",
+            stdout(&out)
+        );
+        let d = home.datagrams();
+        assert_eq!(d.len(), 1, "depth {depth}: {d:?}");
+        let (_, p) = split_datagram(&d[0]);
+        assert_eq!(p["misp"]["value"], seed::BRUTE_FORCE_IP);
+        assert_eq!(p["misp"]["ioc_field"], "data.srcip");
+    }
+
+    // Deeper than integratord's own reader (cJSON, 1000) accepts: refused, and no hint about
+    // <alert_format>, which is right.
+    let out = home.run_alert(&deep_alert(1001), &Invocation::default());
+    assert_eq!(out.status.code(), Some(3));
+    let said = stdout(&out);
+    assert!(said.contains("1001 levels"), "{said}");
+    assert!(!said.contains("alert_format"), "{said}");
+    // Only content that is not JSON at all gets the hint.
+    let out = home.run_alert(
+        b"Nov 14 22:13:19 web01 sshd[1234]: hello",
+        &Invocation::default(),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stdout(&out).contains("<alert_format>json</alert_format>"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

@@ -119,6 +119,12 @@ impl Extractor<'_, '_> {
             ValueFormat::Hashes => {
                 for pair in raw.split(',') {
                     let Some((algo, digest)) = pair.split_once('=') else {
+                        // Wazuh's legacy WinEvtLog decoders (`Hashes: \S+=(\S*)` in
+                        // 0380-windows_decoders.xml) cut the first `KEY=` off, and the oldest
+                        // Sysmon wrote one bare `Hash:`: such a digest is known by its length.
+                        if let Some(kind) = ioc::hash_kind_by_len(pair.trim()) {
+                            self.typed(field, pair, kind, rule.kind);
+                        }
                         continue;
                     };
                     // IMPHASH (an import-table hash) and SHA384 have no MISP counterpart here.
@@ -263,6 +269,57 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn sysmon_15_and_the_legacy_winevtlog_hashes_are_read() {
+        // Sysmon 15 (FileCreateStreamHash) names the field `Hash`.
+        let ex = run(json!({"data": {"win": {"eventdata": {"hash":
+            "MD5=44D88612FEA8A8F36DE82E1278ABB02F,SHA256=275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F,IMPHASH=F34D5F2D4577ED6D9CEEC516C1F5A744"}}}}));
+        let f = "data.win.eventdata.hash";
+        assert_eq!(
+            found(&ex),
+            vec![
+                (IocKind::Md5, "44d88612fea8a8f36de82e1278abb02f", f),
+                (
+                    IocKind::Sha256,
+                    "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+                    f
+                ),
+            ]
+        );
+        // The legacy decoders drop the first key: `MD5=a,SHA256=b` arrives as `a,SHA256=b`.
+        let ex = run(json!({"data": {"sysmon": {
+            "hashes": "44D88612FEA8A8F36DE82E1278ABB02F,SHA256=275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F",
+            "hash": "3395856CE81F2B7382DEE72602F798B642F14140",
+            "destinationHostname": "Malware-Drop.RU"}}}));
+        assert_eq!(
+            found(&ex),
+            vec![
+                (
+                    IocKind::Md5,
+                    "44d88612fea8a8f36de82e1278abb02f",
+                    "data.sysmon.hashes"
+                ),
+                (
+                    IocKind::Sha256,
+                    "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+                    "data.sysmon.hashes"
+                ),
+                (
+                    IocKind::Sha1,
+                    "3395856ce81f2b7382dee72602f798b642f14140",
+                    "data.sysmon.hash"
+                ),
+                (
+                    IocKind::Domain,
+                    "malware-drop.ru",
+                    "data.sysmon.destinationHostname"
+                ),
+            ]
+        );
+        // A bare value that is no digest (Linux Sysmon's `-`, a cut IMPHASH-only list) is nothing.
+        assert!(found(&run(json!({"data": {"sysmon": {"hashes": "-,x"}}}))).is_empty());
     }
 
     #[test]

@@ -155,7 +155,6 @@ impl<W: Write> TestRun<W> {
             Ok((alert, _)) => alert,
             Err(reason) => {
                 self.summary.invalid += 1;
-                let reason = reason.unwrap_or_else(|| "empty".into());
                 let _ = writeln!(self.out, "line {n}: not an alert: {reason}");
                 return None;
             }

@@ -538,7 +538,11 @@ fn apply(
             }
         }
     } else {
-        writeln!(out, "restart the manager to apply: `sudo systemctl reload wazuh-manager` (or `sudo /var/ossec/bin/wazuh-control restart`)")?;
+        writeln!(
+            out,
+            "restart the manager to apply: `sudo systemctl reload wazuh-manager` (or `sudo {} restart`)",
+            home.join("bin/wazuh-control").display()
+        )?;
     }
     Ok(true)
 }

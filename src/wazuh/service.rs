@@ -147,10 +147,16 @@ fn normalise_finding(line: &str) -> Option<String> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Restart {
-    /// `systemctl reload wazuh-manager` (the packaged unit's reload runs `wazuh-control reload`,
-    /// which restarts every daemon but execd; our own `-t` checks ran before it).
+    /// `systemctl reload wazuh-manager`: the packaged unit's reload runs `wazuh-control reload`,
+    /// which restarts every daemon but execd.
     SystemdReload,
-    /// `bin/wazuh-control restart`, which tests every daemon's config before stopping the old ones.
+    /// `bin/wazuh-control restart`.
+    ///
+    /// Both this and `wazuh-control reload` run `restart_service`, which first runs every daemon's
+    /// `-t` and exits without stopping anything when one fails (`testconfig` in
+    /// `src/init/wazuh-server.sh`, 4.14.7). It looks at exit codes only, so a config that merely
+    /// warns (a dropped rule, an unloaded list) passes: that is why the installer runs the `-t`
+    /// checks itself and compares their warnings before it ever restarts.
     WazuhControl,
     /// The manager is not running; nothing to restart.
     NotRunning,

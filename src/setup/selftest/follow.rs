@@ -94,8 +94,7 @@ impl Follower {
             while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
                 if !self.discarding {
                     self.partial.extend_from_slice(&rest[..nl]);
-                    if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(&self.partial)
-                    {
+                    if let Ok(v) = crate::runtime::alert::parse_json(&self.partial) {
                         out.push(v);
                     }
                 }
