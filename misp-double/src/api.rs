@@ -1,18 +1,21 @@
 //! MISP's REST behaviour for one request: routing, the `Accept`/key checks, request-body
 //! decoding as MISP/CakePHP does it, the endpoints (`/servers/getVersion`, `/users/view/me`,
-//! `/attributes/restSearch`, `/sightings/add`, `/users/login`), MISP's exact JSON shapes and
+//! `/attributes/restSearch`, `/sightings/add`, `/users/login`; `/events/index` is in
+//! `events.rs`), the double's clock, MISP's exact JSON shapes and
 //! error bodies, and the canned pages used by faults.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use crate::dataset::{pseudo_uuid, Attribute, Dataset, Event, Tag};
+use crate::dataset::{pseudo_uuid, Attribute, Event, Tag};
+use crate::events;
 use crate::http::{percent_decode, RecordedRequest, Response};
 use crate::json::{self, Obj};
 use crate::search::{self, convert_filters, Query};
+use crate::store::Store;
 
 /// MISP's message for a missing, malformed or unknown key.
 pub const AUTH_FAILED_MESSAGE: &str = "Authentication failed. Please make sure you pass the API key of an API enabled user along in the Authorization header.";
@@ -70,8 +73,10 @@ pub const PHP_TIMEOUT_HTML: &str = "<br />\n<b>Fatal error</b>:  Maximum executi
 #[derive(Debug)]
 pub(crate) struct Backend {
     pub api_key: String,
-    pub dataset: RwLock<Dataset>,
+    pub store: RwLock<Store>,
     pub next_sighting_id: AtomicU64,
+    /// A frozen clock (`MispDouble::set_clock`); `None` is real time.
+    pub clock: Mutex<Option<u64>>,
 }
 
 pub(crate) fn now() -> u64 {
@@ -110,6 +115,22 @@ pub(crate) fn rate_limited(path: &str, reset_secs: u64) -> Response {
 }
 
 impl Backend {
+    /// The double's current Unix time: the frozen clock if set, else real time.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(now)
+    }
+
+    pub(crate) fn read_store(&self) -> std::sync::RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn write_store(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
+        self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn authorized(&self, req: &RecordedRequest) -> bool {
         ["authorization", "x-misp-auth"]
             .iter()
@@ -155,6 +176,7 @@ impl Backend {
             ("sightings", "add") if rest.len() <= 1 => {
                 self.api_only(req, accept_json, || self.sightings_add(req))
             }
+            ("events", "index") => self.api_only(req, accept_json, || self.events_index(req, rest)),
             ("attributes", "restsearch") => {
                 if !self.authorized(req) {
                     return auth_failed(&req.path);
@@ -206,13 +228,13 @@ impl Backend {
                 pos += 1;
             }
         }
-        let query = Query::from_params(&params, now());
+        let query = Query::from_params(&params, self.now());
         if !query.json {
             // Only JSON is emulated; other formats get an empty JSON answer.
             return search_response(String::from(r#"{"response":{"Attribute":[]}}"#), 0);
         }
-        let ds = self.dataset.read().unwrap_or_else(|e| e.into_inner());
-        let hits = search::run(&ds, &query);
+        let st = self.read_store();
+        let hits = search::run(&st, &query);
         let mut out = String::with_capacity(64 + hits.len() * 700);
         out.push_str(r#"{"response":{"Attribute":["#);
         for (i, (a, e)) in hits.iter().enumerate() {
@@ -223,6 +245,25 @@ impl Backend {
         }
         out.push_str("]}}");
         search_response(out, hits.len())
+    }
+
+    /// `/events/index` (GET or POST). The body is decoded like restSearch's, but no data at all
+    /// is fine (every event); `key:value` URL segments are named parameters.
+    fn events_index(&self, req: &RecordedRequest, rest: &[&str]) -> Response {
+        let data = match body_data(req) {
+            Ok(d) => unwrap_request(d),
+            Err(resp) => return resp,
+        };
+        let named: Vec<(String, String)> = rest
+            .iter()
+            .filter_map(|seg| {
+                let seg = percent_decode(seg, false);
+                seg.split_once(':')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect();
+        let now = self.now();
+        events::index(&self.read_store(), &data, &named, now)
     }
 
     fn sightings_add(&self, req: &RecordedRequest) -> Response {
@@ -258,10 +299,10 @@ impl Backend {
         if !values.is_empty() {
             filters.insert("value".into(), Value::Array(values));
         }
-        let query = Query::from_params(&filters, now());
+        let query = Query::from_params(&filters, self.now());
         let id_set = id_filter.as_ref().and_then(convert_filters);
-        let ds = self.dataset.read().unwrap_or_else(|e| e.into_inner());
-        let hits: Vec<(&Attribute, &Event)> = search::run(&ds, &query)
+        let st = self.read_store();
+        let hits: Vec<(&Attribute, &Event)> = search::run(&st, &query)
             .into_iter()
             .filter(|(a, _)| {
                 id_set
@@ -283,7 +324,7 @@ impl Backend {
                 Value::String(s) => s.trim().parse().ok(),
                 _ => None,
             })
-            .unwrap_or_else(now);
+            .unwrap_or_else(|| self.now());
         let source = data.get("source").and_then(Value::as_str).unwrap_or("");
         let kind = match data.get("type") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -342,11 +383,34 @@ fn request_data(req: &RecordedRequest) -> Result<Map<String, Value>, Response> {
     if !req.method.eq_ignore_ascii_case("POST") {
         return Ok(Map::new());
     }
-    let no_data = || Response::json(400, json::error_body(NO_FILTER_MESSAGE, &req.path));
+    let data = body_data(req)?;
+    if data.is_empty() {
+        return Err(Response::json(
+            400,
+            json::error_body(NO_FILTER_MESSAGE, &req.path),
+        ));
+    }
+    Ok(unwrap_request(data))
+}
+
+/// `{"request": {...}}` is unwrapped, as MISP does.
+fn unwrap_request(data: Map<String, Value>) -> Map<String, Value> {
+    match data.get("request") {
+        Some(Value::Object(inner)) => inner.clone(),
+        _ => data,
+    }
+}
+
+/// What CakePHP puts in `$this->request->data` (empty when there is none): JSON bodies are
+/// decoded (invalid -> 405), urlencoded forms parsed, other content types ignored.
+fn body_data(req: &RecordedRequest) -> Result<Map<String, Value>, Response> {
+    if !req.method.eq_ignore_ascii_case("POST") {
+        return Ok(Map::new());
+    }
     let media = media_type(req);
     let data = if media == "application/json" {
         if req.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(no_data());
+            return Ok(Map::new());
         }
         match serde_json::from_slice::<Value>(&req.body) {
             Ok(Value::Object(m)) => m,
@@ -376,13 +440,7 @@ fn request_data(req: &RecordedRequest) -> Result<Map<String, Value>, Response> {
     } else {
         Map::new()
     };
-    if data.is_empty() {
-        return Err(no_data());
-    }
-    Ok(match data.get("request") {
-        Some(Value::Object(inner)) => inner.clone(),
-        _ => data,
-    })
+    Ok(data)
 }
 
 /// `application/x-www-form-urlencoded` as PHP fills `$_POST` (`k[]` collects a list; `.` and
@@ -489,8 +547,9 @@ mod tests {
     fn backend() -> Backend {
         Backend {
             api_key: crate::DEFAULT_API_KEY.into(),
-            dataset: RwLock::new(Dataset::seed()),
+            store: RwLock::new(Store::new(crate::Dataset::seed())),
             next_sighting_id: AtomicU64::new(1),
+            clock: Mutex::new(None),
         }
     }
 
@@ -626,6 +685,11 @@ mod tests {
             "filters",
             "id",
             "source",
+            "minimal",
+            "searchminimal",
+            "sort",
+            "direction",
+            "publishtimestamp",
         ];
         let b = backend();
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -636,7 +700,7 @@ mod tests {
                 m.insert(k, random_value(&mut rng, 0));
             }
             let body = Value::Object(m).to_string();
-            for path in ["/attributes/restSearch", "/sightings/add"] {
+            for path in ["/attributes/restSearch", "/sightings/add", "/events/index"] {
                 let r = api("POST", path, &body);
                 assert!(
                     matches!(r.status, 200 | 400 | 405),

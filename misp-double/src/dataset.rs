@@ -32,7 +32,8 @@ impl Tag {
     }
 }
 
-/// A MISP event (only the fields restSearch exposes inside an attribute's `Event`).
+/// A MISP event: the fields restSearch exposes inside an attribute's `Event`, plus what
+/// `/events/index` lists (`timestamp`, `sighting_timestamp`, `orgc_uuid`, `protected`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// Event id.
@@ -53,10 +54,22 @@ pub struct Event {
     pub publish_timestamp: u64,
     /// Event-level tags (returned with `"inherited": 1` when `includeEventTags` is set).
     pub tags: Vec<Tag>,
+    /// Unix time of the last change of the event or of any of its attributes (MISP's
+    /// `Event.timestamp`; publishing does not change it).
+    pub timestamp: u64,
+    /// Unix time of the last sighting publication (0 when none).
+    pub sighting_timestamp: u64,
+    /// UUID of the creator organisation (`orgc_uuid` in `/events/index` minimal answers); see
+    /// [`org_uuid`]. Not updated when `orgc_id` is changed by hand.
+    pub orgc_uuid: String,
+    /// Protected (signed) event: `/events/index` never lists it (the double has no instance
+    /// signing key), restSearch still returns its attributes.
+    pub protected: bool,
 }
 
 impl Event {
-    /// A published event of organisation 1 with a deterministic UUID derived from `id`.
+    /// A published, unprotected event of organisation 1 with a deterministic UUID derived from
+    /// `id`, `publish_timestamp` 1735725600 and `timestamp` 1735725600 (2025-01-01 10:00 UTC).
     pub fn new(id: u64, info: &str) -> Event {
         Event {
             id,
@@ -68,9 +81,37 @@ impl Event {
             distribution: 1,
             publish_timestamp: 1_735_725_600,
             tags: Vec::new(),
+            timestamp: 1_735_725_600,
+            sighting_timestamp: 0,
+            orgc_uuid: org_uuid(1),
+            protected: false,
         }
     }
 }
+
+/// UUID of the organisation with this id, as the double reports it: organisation 1 (the
+/// `ORGNAME` admin organisation of `/users/view/me`) has
+/// `5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9`, the others a deterministic UUID derived from the id.
+pub fn org_uuid(org_id: u64) -> String {
+    if org_id == 1 {
+        ORG1_UUID.to_string()
+    } else {
+        pseudo_uuid(0x06C0, org_id)
+    }
+}
+
+/// Name of the organisation with this id (`Org`/`Orgc` in `/events/index`): `ORGNAME` for 1,
+/// `Organisation <id>` otherwise.
+pub fn org_name(org_id: u64) -> String {
+    if org_id == 1 {
+        "ORGNAME".to_string()
+    } else {
+        format!("Organisation {org_id}")
+    }
+}
+
+/// UUID of organisation 1 (also in the `/users/view/me` answer).
+pub(crate) const ORG1_UUID: &str = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9";
 
 /// A MISP attribute (an indicator).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +251,10 @@ impl Dataset {
                 distribution: 1,
                 publish_timestamp: 1_735_725_600,
                 tags: vec![tlp_white, ta542],
+                timestamp: 1_735_725_190,
+                sighting_timestamp: 0,
+                orgc_uuid: org_uuid(1),
+                protected: false,
             },
             Event {
                 id: EVENT_PHISHING,
@@ -221,6 +266,10 @@ impl Dataset {
                 distribution: 1,
                 publish_timestamp: 1_736_330_400,
                 tags: vec![tlp_green],
+                timestamp: 1_736_330_200,
+                sighting_timestamp: 0,
+                orgc_uuid: org_uuid(2),
+                protected: false,
             },
             Event {
                 id: EVENT_DRAFT,
@@ -232,6 +281,10 @@ impl Dataset {
                 distribution: 0,
                 publish_timestamp: 0,
                 tags: Vec::new(),
+                timestamp: 1_738_000_000,
+                sighting_timestamp: 0,
+                orgc_uuid: org_uuid(1),
+                protected: false,
             },
             Event {
                 id: EVENT_SSH_BRUTE_FORCE,
@@ -243,6 +296,10 @@ impl Dataset {
                 distribution: 3,
                 publish_timestamp: 1_737_540_000,
                 tags: vec![osint],
+                timestamp: 1_737_539_600,
+                sighting_timestamp: 0,
+                orgc_uuid: org_uuid(3),
+                protected: false,
             },
         ];
 

@@ -1,13 +1,12 @@
 //! restSearch semantics: turning request parameters into a [`Query`] the way MISP does
 //! (`convert_filters`, PHP `empty()`, flag and time parsing) and evaluating it against a
-//! [`Dataset`] with MySQL comparison rules (case-insensitive `=` that ignores trailing spaces,
+//! dataset with MySQL comparison rules (case-insensitive `=` that ignores trailing spaces,
 //! `LIKE` with `%`/`_` wildcards when a value starts or ends with `%`).
-
-use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::dataset::{Attribute, Dataset, Event};
+use crate::dataset::{Attribute, Event};
+use crate::store::{Cursor, Store};
 
 /// A filter in MISP's `{"OR": [...], "NOT": [...], "AND": [...]}` form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,7 +43,7 @@ pub(crate) fn php_empty(v: &Value) -> bool {
 }
 
 /// A scalar as PHP's `strval` would give it (`None` for null, false, arrays, objects).
-fn scalar(v: &Value) -> Option<String> {
+pub(crate) fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -268,14 +267,14 @@ pub(crate) fn parse_time_range(v: &Value, now: u64) -> Option<TimeRange> {
     }
 }
 
-fn in_range(range: &Option<TimeRange>, t: u64) -> bool {
+pub(crate) fn in_range(range: &Option<TimeRange>, t: u64) -> bool {
     match range {
         None => true,
         Some((from, to)) => t >= *from && to.is_none_or(|to| t <= to),
     }
 }
 
-fn parse_usize(v: &Value) -> Option<usize> {
+pub(crate) fn parse_usize(v: &Value) -> Option<usize> {
     match v {
         Value::Number(n) => n
             .as_u64()
@@ -451,35 +450,121 @@ fn parse_order(s: &str) -> (OrderField, bool) {
     (field, asc)
 }
 
+/// Event ids named by a plain `eventid` filter (only OR-ed canonical decimal ids), which lets
+/// a search read just those events' attributes instead of scanning everything.
+fn plain_event_ids(f: &FilterSet) -> Option<Vec<u64>> {
+    if f.or.is_empty() || !f.not.is_empty() || !f.and.is_empty() {
+        return None;
+    }
+    let mut ids = Vec::with_capacity(f.or.len());
+    for s in &f.or {
+        let id: u64 = s.parse().ok()?;
+        if id.to_string() != *s {
+            return None;
+        }
+        ids.push(id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Some(ids)
+}
+
 /// Runs a query: filter, sort, page. Attributes whose event is missing are skipped.
-pub(crate) fn run<'a>(ds: &'a Dataset, q: &Query) -> Vec<(&'a Attribute, &'a Event)> {
-    let events: HashMap<u64, &Event> = ds.events.iter().map(|e| (e.id, e)).collect();
-    let mut hits: Vec<(&Attribute, &Event)> = ds
-        .attributes
-        .iter()
-        .filter_map(|a| events.get(&a.event_id).map(|e| (a, *e)))
-        .filter(|(a, e)| q.accepts(a, e))
-        .collect();
-    let (field, asc) = q.order;
-    hits.sort_by(|(a, _), (b, _)| {
-        let ord = match field {
-            OrderField::Id => a.id.cmp(&b.id),
-            OrderField::Timestamp => a.timestamp.cmp(&b.timestamp),
-            OrderField::Value => a.value.to_lowercase().cmp(&b.value.to_lowercase()),
-            OrderField::Type => a.kind.cmp(&b.kind),
-            OrderField::Category => a.category.cmp(&b.category),
-            OrderField::EventId => a.event_id.cmp(&b.event_id),
-        }
-        .then(a.id.cmp(&b.id));
-        if asc {
-            ord
-        } else {
-            ord.reverse()
-        }
+///
+/// Id-ordered searches scan in id order and stop once the page is full; a plain `eventid`
+/// filter reads only those events' attributes; successive pages of the same query resume
+/// where the previous page stopped (a cursor kept by the store).
+pub(crate) fn run<'a>(st: &'a Store, q: &Query) -> Vec<(&'a Attribute, &'a Event)> {
+    let explicit: Option<Vec<u32>> = q.eventid.as_ref().and_then(plain_event_ids).map(|ids| {
+        let mut p: Vec<u32> = ids
+            .iter()
+            .flat_map(|id| st.event_attribute_positions(*id).iter().copied())
+            .collect();
+        p.sort_unstable_by_key(|&p| (st.attribute_at(p).id, p));
+        p
     });
-    if let Some(limit) = q.limit {
-        let skip = (q.page - 1).saturating_mul(limit);
-        hits = hits.into_iter().skip(skip).take(limit).collect();
+    let seq: &[u32] = explicit.as_deref().unwrap_or(st.attribute_order());
+    let n = seq.len();
+    let (field, asc) = q.order;
+    let at = |i: usize| if asc { seq[i] } else { seq[n - 1 - i] };
+    // Attributes of one event are usually neighbours in id order: remember the last event.
+    let mut last: Option<(u64, Option<&'a Event>)> = None;
+    let mut pass = |p: u32| -> Option<(&'a Attribute, &'a Event)> {
+        let a = st.attribute_at(p);
+        let e = match last {
+            Some((id, e)) if id == a.event_id => e,
+            _ => {
+                let e = st.event(a.event_id);
+                last = Some((a.event_id, e));
+                e
+            }
+        }?;
+        q.accepts(a, e).then_some((a, e))
+    };
+
+    if field != OrderField::Id {
+        let mut hits: Vec<(&Attribute, &Event)> = (0..n).filter_map(|i| pass(at(i))).collect();
+        hits.sort_by(|(a, _), (b, _)| {
+            let ord = match field {
+                OrderField::Id => a.id.cmp(&b.id),
+                OrderField::Timestamp => a.timestamp.cmp(&b.timestamp),
+                OrderField::Value => a.value.to_lowercase().cmp(&b.value.to_lowercase()),
+                OrderField::Type => a.kind.cmp(&b.kind),
+                OrderField::Category => a.category.cmp(&b.category),
+                OrderField::EventId => a.event_id.cmp(&b.event_id),
+            }
+            .then(a.id.cmp(&b.id));
+            if asc {
+                ord
+            } else {
+                ord.reverse()
+            }
+        });
+        if let Some(limit) = q.limit {
+            let skip = (q.page - 1).saturating_mul(limit);
+            hits = hits.into_iter().skip(skip).take(limit).collect();
+        }
+        return hits;
+    }
+
+    let Some(limit) = q.limit else {
+        return (0..n).filter_map(|i| pass(at(i))).collect();
+    };
+    // Id order with a page: resume from a cursor when the previous page (or this one) of the
+    // same query was just served.
+    let use_cursor = explicit.is_none();
+    let key = use_cursor.then(|| Query {
+        page: 1,
+        ..q.clone()
+    });
+    let (mut i, mut skip) = (0usize, (q.page - 1).saturating_mul(limit));
+    if let Some(c) = key.as_ref().and_then(|k| st.cursor_for(k, q.page)) {
+        i = if c.page == q.page { c.start } else { c.end };
+        skip = 0;
+    }
+    let mut hits = Vec::with_capacity(limit.min(16 * 1024));
+    let mut start = if skip == 0 { Some(i) } else { None };
+    while i < n && hits.len() < limit {
+        if let Some(hit) = pass(at(i)) {
+            if skip > 0 {
+                skip -= 1;
+                if skip == 0 {
+                    start = Some(i + 1);
+                }
+            } else {
+                hits.push(hit);
+            }
+        }
+        i += 1;
+    }
+    if let (Some(key), Some(start)) = (key, start) {
+        st.save_cursor(Cursor {
+            key,
+            generation: st.generation(),
+            page: q.page,
+            start,
+            end: i,
+        });
     }
     hits
 }
@@ -497,8 +582,8 @@ mod tests {
     }
 
     fn values(query: Value) -> Vec<String> {
-        let ds = Dataset::seed();
-        run(&ds, &q(query))
+        let st = Store::new(crate::Dataset::seed());
+        run(&st, &q(query))
             .into_iter()
             .map(|(a, _)| a.value.clone())
             .collect()

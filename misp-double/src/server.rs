@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use crate::api::{self, Backend};
 use crate::dataset::{Attribute, Dataset, Event};
 use crate::fault::{self, Fault, Plan};
 use crate::http::{self, RecordedRequest, Reject, Response, MAX_HEAD_BYTES};
+use crate::store::Store;
 use crate::tls;
 use crate::DEFAULT_API_KEY;
 
@@ -148,8 +149,9 @@ impl MispDouble {
         let shared = Arc::new(Shared {
             backend: Backend {
                 api_key: opts.api_key,
-                dataset: RwLock::new(opts.dataset),
+                store: RwLock::new(Store::new(opts.dataset)),
                 next_sighting_id: AtomicU64::new(1),
+                clock: Mutex::new(None),
             },
             fault: Mutex::new(Fault::None),
             requests: Mutex::new(Vec::new()),
@@ -261,37 +263,117 @@ impl MispDouble {
         lock(&self.shared.requests).clear();
     }
 
-    /// Adds an event, replacing one with the same id.
+    /// Adds an event, replacing one with the same id. A plain data change: no timestamp or
+    /// `published` side effect (see the MISP-like mutations below for those).
     pub fn add_event(&self, event: Event) {
-        self.write_dataset().upsert_event(event);
+        self.store().upsert_event(event);
     }
 
-    /// Adds an attribute, replacing one with the same id.
+    /// Adds an attribute, replacing one with the same id. A plain data change, like
+    /// [`MispDouble::add_event`]; [`MispDouble::add_attribute_as_user`] is what a MISP user
+    /// adding an attribute does.
     pub fn add_attribute(&self, attr: Attribute) {
-        self.write_dataset().upsert_attribute(attr);
+        self.store().upsert_attribute(attr);
     }
 
     /// Replaces the whole dataset.
     pub fn set_dataset(&self, dataset: Dataset) {
-        *self.write_dataset() = dataset;
+        self.store().replace(dataset);
     }
 
     /// A copy of the current dataset.
     pub fn dataset(&self) -> Dataset {
-        self.shared
-            .backend
-            .dataset
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.backend.read_store().dataset().clone()
     }
 
-    fn write_dataset(&self) -> std::sync::RwLockWriteGuard<'_, Dataset> {
-        self.shared
-            .backend
-            .dataset
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+    /// Runs `f` on the current dataset without copying it (the double cannot serve writes
+    /// meanwhile; requests keep being served).
+    pub fn with_dataset<R>(&self, f: impl FnOnce(&Dataset) -> R) -> R {
+        f(self.shared.backend.read_store().dataset())
+    }
+
+    fn store(&self) -> RwLockWriteGuard<'_, Store> {
+        self.shared.backend.write_store()
+    }
+
+    // ------------------------------------------------------------------ clock
+
+    /// Freezes the double's clock at this Unix time (`None`: real time again). Every timestamp
+    /// the double sets (mutations, sightings without a timestamp) and every relative time
+    /// filter (`"7d"`) uses it.
+    pub fn set_clock(&self, unix: Option<u64>) {
+        *lock(&self.shared.backend.clock) = unix;
+    }
+
+    /// Moves the clock forward by `secs`; a real-time clock becomes frozen at now + `secs`.
+    pub fn advance_clock(&self, secs: u64) {
+        let mut clock = lock(&self.shared.backend.clock);
+        let now = clock.unwrap_or_else(api::now);
+        *clock = Some(now.saturating_add(secs));
+    }
+
+    /// The double's current Unix time (frozen or real).
+    pub fn now(&self) -> u64 {
+        self.shared.backend.now()
+    }
+
+    // ------------------------------------------------------------------ MISP-like mutations
+
+    /// Edits an attribute the way a MISP user does (`/attributes/edit`): applies `edit`, sets
+    /// the attribute's `timestamp` to now, unpublishes its event and sets the event's
+    /// `timestamp` to now. `false` when there is no attribute with this id.
+    pub fn edit_attribute(&self, id: u64, edit: impl FnOnce(&mut Attribute)) -> bool {
+        let now = self.now();
+        self.store().edit_attribute(id, now, edit)
+    }
+
+    /// Adds an attribute the way a MISP user does (`/attributes/add`): `timestamp` = now, the
+    /// event unpublished with `timestamp` = now. An `id` of 0 gets the next free id (above
+    /// every existing one); an existing id is replaced. Returns the id, or `None` (nothing
+    /// added) when its event does not exist.
+    pub fn add_attribute_as_user(&self, attr: Attribute) -> Option<u64> {
+        let now = self.now();
+        self.store().add_attribute_as_user(attr, now)
+    }
+
+    /// Soft-deletes an attribute (`/attributes/delete/<id>`): `deleted` = true, its
+    /// `timestamp` = now, its event unpublished with `timestamp` = now. `false` when unknown.
+    pub fn soft_delete_attribute(&self, id: u64) -> bool {
+        let now = self.now();
+        self.store().soft_delete_attribute(id, now)
+    }
+
+    /// Edits an event's own fields (`/events/edit`): applies `edit`, then `published` = false
+    /// and `timestamp` = now. `false` when unknown.
+    pub fn edit_event(&self, id: u64, edit: impl FnOnce(&mut Event)) -> bool {
+        let now = self.now();
+        self.store().edit_event(id, now, edit)
+    }
+
+    /// Publishes an event (`/events/publish`): `published` = true, `publish_timestamp` = now;
+    /// `timestamp` is NOT changed (MISP saves only `published` and `publish_timestamp`).
+    /// `false` when unknown.
+    pub fn publish_event(&self, id: u64) -> bool {
+        let now = self.now();
+        self.store().publish_event(id, now)
+    }
+
+    /// Unpublishes an event (`/events/unpublish`): `published` = false; `timestamp` and
+    /// `publish_timestamp` are NOT changed. `false` when unknown.
+    pub fn unpublish_event(&self, id: u64) -> bool {
+        self.store().unpublish_event(id)
+    }
+
+    /// Hard-deletes an event and all its attributes (`/events/delete`). `false` when unknown.
+    pub fn delete_event(&self, id: u64) -> bool {
+        self.store().delete_event(id)
+    }
+
+    /// Switches an event to protected mode or back (`/events/protect`, `/events/unprotect`):
+    /// `protected` set, `published` = false, `timestamp` = now. `false` when unknown.
+    pub fn set_event_protected(&self, id: u64, protected: bool) -> bool {
+        let now = self.now();
+        self.store().set_event_protected(id, protected, now)
     }
 
     /// TCP connections accepted so far.
