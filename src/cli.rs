@@ -102,6 +102,27 @@ pub enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Refresh the local mirror of MISP (what `lookup.mode` mirror and hybrid answer from):
+    /// incremental when it can be, in full when it must
+    Sync {
+        /// Read everything again instead of only what changed
+        #[arg(long)]
+        full: bool,
+        /// Read MISP and report what would change, but keep the current mirror
+        #[arg(long)]
+        dry_run: bool,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+        /// No progress lines
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// What the mirror holds: its age and last sync, or what it knows of one value
+    Mirror {
+        #[command(subcommand)]
+        action: MirrorAction,
+    },
     /// Run the pipeline over a JSON-lines alerts file and show what would be sent
     Test {
         /// Alerts file, or - for standard input [default: <wazuh-home>/logs/alerts/alerts.json]
@@ -135,6 +156,28 @@ pub enum CacheAction {
     Clear,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum MirrorAction {
+    /// Age, last sync result, counts per kind, size
+    Stats {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the mirror holds for one value (exit 0), or that it holds nothing (exit 1)
+    Lookup {
+        /// An IP, domain, URL or hash, written as an alert would carry it
+        value: String,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The first argument with which Wazuh's command wodle runs the installed copy for the scheduled
+/// sync. integratord's first argument is always the alert file's path, never this.
+pub const SCHEDULED_SYNC_ARG: &str = "--scheduled-sync";
+
 pub fn main() -> i32 {
     install_panic_hook();
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -144,6 +187,16 @@ pub fn main() -> i32 {
         && args
             .get(1)
             .is_some_and(|a| ["--version", "-V", "--help", "-h"].iter().any(|f| a == f));
+    if args.first().is_some_and(|a| a != home::INTEGRATIONS_DIR)
+        && args.get(1).is_some_and(|a| a == SCHEDULED_SYNC_ARG)
+    {
+        let home = runtime::integratord_home(exe.as_deref());
+        let opts = crate::sync::Options {
+            quiet: true,
+            ..Default::default()
+        };
+        return crate::sync::run(&home, &opts, &mut std::io::stdout());
+    }
     if !asks_about_itself
         && runtime::started_by_integratord(args.first().map(OsString::as_os_str), exe.as_deref())
     {
@@ -246,6 +299,31 @@ pub fn main() -> i32 {
                 }
                 .map(|()| 0),
             )
+        }
+        Command::Sync {
+            full,
+            dry_run,
+            json,
+            quiet,
+        } => {
+            let opts = crate::sync::Options {
+                full,
+                dry_run,
+                json,
+                quiet,
+            };
+            crate::sync::run(&home, &opts, &mut std::io::stdout())
+        }
+        Command::Mirror { action } => {
+            let mut out = std::io::stdout();
+            match action {
+                MirrorAction::Stats { json } => {
+                    report(crate::mirror::cmd::stats(&home, json, &mut out).map(|()| 0))
+                }
+                MirrorAction::Lookup { value, json } => {
+                    report(crate::mirror::cmd::lookup(&home, &value, json, &mut out))
+                }
+            }
         }
         Command::Test { alerts, send, json } => {
             let opts = runtime::testmode::Options { alerts, send, json };

@@ -73,6 +73,44 @@ impl fmt::Display for IocKind {
     }
 }
 
+/// Why a normalised value of an enabled kind is never looked up. Alerts (extraction) and the
+/// mirror (sync) apply the same test, so the mirror holds exactly what online mode could match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusion {
+    /// Starts or ends with `%`, which MISP would read as a LIKE pattern.
+    Wildcard,
+    NotGlobal,
+    Allowlisted,
+}
+
+pub fn exclusion(
+    kind: IocKind,
+    value: &str,
+    cidrs: &[Cidr],
+    domains: &[String],
+) -> Option<Exclusion> {
+    if value.starts_with('%') || value.ends_with('%') {
+        return Some(Exclusion::Wildcard);
+    }
+    match kind {
+        IocKind::Ip => {
+            let ip = parse_ip(value)?;
+            if !is_global(ip) {
+                return Some(Exclusion::NotGlobal);
+            }
+            cidrs
+                .iter()
+                .any(|c| c.contains(ip))
+                .then_some(Exclusion::Allowlisted)
+        }
+        IocKind::Domain => domains
+            .iter()
+            .any(|d| domain_allowed(value, d))
+            .then_some(Exclusion::Allowlisted),
+        _ => None,
+    }
+}
+
 /// One normalised value to look up, with the alert field it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Indicator {

@@ -6,8 +6,10 @@
 pub mod civil;
 pub mod cli;
 pub mod ioc;
+pub mod mirror;
 pub mod misp;
 pub mod runtime;
 pub mod settings;
 pub mod setup;
+pub mod sync;
 pub mod wazuh;

@@ -29,6 +29,8 @@ pub struct Settings {
     pub allowlist: Allowlist,
     pub cache: CacheSettings,
     pub breaker: BreakerSettings,
+    /// The local copy of MISP that `mirror` and `hybrid` lookups answer from.
+    pub mirror: MirrorSettings,
     /// Replaces the built-in field map (`templates/field-map.json`) when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field_map: Option<Vec<FieldRule>>,
@@ -45,6 +47,7 @@ impl Default for Settings {
             allowlist: Allowlist::default(),
             cache: CacheSettings::default(),
             breaker: BreakerSettings::default(),
+            mirror: MirrorSettings::default(),
             field_map: None,
             install: InstallChoices::default(),
         }
@@ -78,9 +81,29 @@ impl Default for MispSettings {
     }
 }
 
+/// Where a run's answers come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LookupMode {
+    /// Ask MISP (through the cache and the circuit breaker).
+    #[default]
+    Online,
+    /// Answer only from the local mirror: no network per alert.
+    Mirror,
+    /// The mirror for its kinds while it is fresh; MISP for other kinds and while it is stale.
+    Hybrid,
+}
+
+impl LookupMode {
+    pub fn uses_mirror(self) -> bool {
+        self != LookupMode::Online
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LookupSettings {
+    pub mode: LookupMode,
     pub kinds: Vec<IocKind>,
     /// Only attributes flagged for detection (`to_ids`) match.
     pub to_ids: bool,
@@ -96,6 +119,7 @@ pub struct LookupSettings {
 impl Default for LookupSettings {
     fn default() -> Self {
         LookupSettings {
+            mode: LookupMode::Online,
             kinds: IocKind::ALL.to_vec(),
             to_ids: true,
             published: true,
@@ -147,6 +171,68 @@ impl Default for BreakerSettings {
             failures: 3,
             backoff_s: 30,
             max_backoff_s: 600,
+        }
+    }
+}
+
+/// `wazuh-misp sync` and the mirror it keeps (`var/custom-misp/mirror.db`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MirrorSettings {
+    /// How often the scheduled sync runs.
+    pub interval_s: u64,
+    /// Older than this, the mirror is reported stale (and `hybrid` asks MISP); default 3 intervals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age_s: Option<u64>,
+    /// A full sync at least this often repairs what no event timestamp shows.
+    pub full_interval_s: u64,
+    /// Kinds the mirror holds; default `lookup.kinds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<IocKind>>,
+    /// Attributes per restSearch page.
+    pub page_size: u32,
+    /// Events per `eventid` batch of an incremental sync.
+    pub batch_events: u32,
+    /// One sync request, connect to last byte.
+    pub request_timeout_s: u64,
+    /// The largest answer one sync request may return.
+    pub max_body_mb: u64,
+    /// A whole sync; past it the sync gives up and the previous mirror stays.
+    pub time_limit_s: u64,
+}
+
+impl Default for MirrorSettings {
+    fn default() -> Self {
+        MirrorSettings {
+            interval_s: 300,
+            max_age_s: None,
+            full_interval_s: 86_400,
+            kinds: None,
+            page_size: 5_000,
+            batch_events: 100,
+            request_timeout_s: 120,
+            max_body_mb: 256,
+            time_limit_s: 3_600,
+        }
+    }
+}
+
+impl MirrorSettings {
+    pub fn max_age_s(&self) -> u64 {
+        self.max_age_s
+            .unwrap_or_else(|| self.interval_s.saturating_mul(3))
+    }
+}
+
+impl Settings {
+    /// The kinds the mirror holds: `mirror.kinds` within `lookup.kinds`.
+    pub fn mirror_kinds(&self) -> Vec<IocKind> {
+        match &self.mirror.kinds {
+            Some(k) => IocKind::ALL
+                .into_iter()
+                .filter(|x| k.contains(x) && self.lookup.kinds.contains(x))
+                .collect(),
+            None => self.lookup.kinds.clone(),
         }
     }
 }
@@ -359,6 +445,12 @@ impl Settings {
         }
         if self.lookup.max_events == 0 || self.lookup.limit == 0 {
             return Err("lookup.max_events and lookup.limit must be at least 1".into());
+        }
+        let m = &self.mirror;
+        if m.interval_s == 0 || m.page_size == 0 || m.batch_events == 0 || m.request_timeout_s == 0
+            || m.max_body_mb == 0 || m.time_limit_s == 0
+        {
+            return Err("mirror.interval_s, page_size, batch_events, request_timeout_s, max_body_mb and time_limit_s must be at least 1".into());
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ pub struct MispClient {
     agent: ureq::Agent,
     base_url: String,
     api_key: ApiKey,
+    body_limit: u64,
 }
 
 /// A successful (2xx) answer.
@@ -66,7 +67,14 @@ impl MispClient {
             agent,
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key,
+            body_limit: MAX_BODY_BYTES,
         })
+    }
+
+    /// A larger cap for bulk reads (the mirror's sync pages), which are not one alert's answer.
+    pub fn with_body_limit(mut self, bytes: u64) -> MispClient {
+        self.body_limit = bytes;
+        self
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Answer, MispError> {
@@ -112,7 +120,7 @@ impl MispClient {
         let body = response
             .body_mut()
             .with_config()
-            .limit(MAX_BODY_BYTES)
+            .limit(self.body_limit)
             .read_to_vec()
             .map_err(|e| self.transport_error(e))?;
         if (200..300).contains(&status) {
@@ -178,7 +186,7 @@ impl MispClient {
             }
             E::BodyExceedsLimit(_) => MispError::new(
                 ErrorKind::Protocol,
-                format!("answer from {host} is larger than {MAX_BODY_BYTES} bytes"),
+                format!("answer from {host} is larger than {} bytes", self.body_limit),
             ),
             E::Rustls(tls) => tls_error(host, tls),
             E::Tls(msg) => MispError::new(ErrorKind::Tls, format!("TLS with {host} failed: {msg}")),

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod error;
+pub mod index;
 pub mod search;
 pub mod tlsinfo;
 mod transport;

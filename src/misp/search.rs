@@ -72,13 +72,7 @@ pub fn request_body<'a>(
     if values.is_empty() {
         return None;
     }
-    kinds.sort();
-    let mut types: Vec<&str> = Vec::new();
-    for t in kinds.iter().flat_map(|k| k.misp_types()) {
-        if !types.contains(t) {
-            types.push(t);
-        }
-    }
+    let types = types_for(&kinds);
     let mut body = Map::new();
     body.insert("returnFormat".into(), json!("json"));
     body.insert("value".into(), Value::Array(values));
@@ -231,9 +225,28 @@ fn parts_of(misp_type: &str) -> &'static [(Part, IocKind)] {
     }
 }
 
-/// MISP matches case-insensitively; so do we, on the normalised form.
-fn key(kind: IocKind, value: &str) -> (IocKind, String) {
+/// MISP matches case-insensitively; so do we, on the normalised form. The mirror keys its index
+/// on this form too.
+pub fn key(kind: IocKind, value: &str) -> (IocKind, String) {
     (kind, value.to_ascii_lowercase())
+}
+
+/// The indicators an attribute can answer, in the order its halves are tried: for each half that
+/// holds a kind, that kind and the half's matching key (see [`key`]). A half that does not
+/// normalise (an invalid IP in an `ip-dst`) answers nothing.
+pub fn attribute_keys(attribute: &Attribute) -> Vec<(IocKind, String)> {
+    parts_of(&attribute.kind)
+        .iter()
+        .filter_map(|(part, kind)| {
+            let raw = match part {
+                Part::Whole => Some(attribute.value.as_str()),
+                Part::First => attribute.value.split_once('|').map(|(a, _)| a),
+                Part::Last => attribute.value.rsplit_once('|').map(|(_, b)| b),
+            }?;
+            let normalised = ioc::normalize(raw, *kind)?;
+            Some(key(*kind, &normalised))
+        })
+        .collect()
 }
 
 /// Keeps the attributes that answer one of `indicators` under the policy, once each, in MISP's
@@ -258,15 +271,9 @@ pub fn match_attributes(
         {
             continue;
         }
-        let found = parts_of(&attribute.kind).iter().find_map(|(part, kind)| {
-            let raw = match part {
-                Part::Whole => Some(attribute.value.as_str()),
-                Part::First => attribute.value.split_once('|').map(|(a, _)| a),
-                Part::Last => attribute.value.rsplit_once('|').map(|(_, b)| b),
-            }?;
-            let normalised = ioc::normalize(raw, *kind)?;
-            index.get(&key(*kind, &normalised)).copied()
-        });
+        let found = attribute_keys(&attribute)
+            .into_iter()
+            .find_map(|k| index.get(&k).copied());
         if let Some(indicator) = found {
             out.push(Match {
                 indicator: indicator.clone(),
@@ -275,6 +282,56 @@ pub fn match_attributes(
         }
     }
     out
+}
+
+/// The MISP types searched for these kinds, each once, in a stable order.
+pub fn types_for(kinds: &[IocKind]) -> Vec<&'static str> {
+    let mut kinds = kinds.to_vec();
+    kinds.sort();
+    let mut types: Vec<&'static str> = Vec::new();
+    for t in kinds.iter().flat_map(|k| k.misp_types()) {
+        if !types.contains(t) {
+            types.push(t);
+        }
+    }
+    types
+}
+
+/// One page of a bulk read for the mirror: every attribute of these types the policy admits
+/// (of these events only, when given), in `Attribute.id` order, `limit` per page.
+pub fn bulk_body(
+    types: &[&str],
+    policy: &Policy,
+    event_ids: Option<&[u64]>,
+    page: u32,
+    limit: u32,
+) -> Value {
+    let mut body = Map::new();
+    body.insert("returnFormat".into(), json!("json"));
+    body.insert("type".into(), json!(types));
+    if let Some(ids) = event_ids {
+        body.insert(
+            "eventid".into(),
+            json!(ids.iter().map(u64::to_string).collect::<Vec<_>>()),
+        );
+    }
+    if policy.to_ids {
+        body.insert("to_ids".into(), json!(1));
+    }
+    if policy.published {
+        body.insert("published".into(), json!(1));
+    }
+    body.insert(
+        "enforceWarninglist".into(),
+        json!(u8::from(policy.enforce_warninglist)),
+    );
+    body.insert("deleted".into(), json!(0));
+    body.insert("includeEventUuid".into(), json!(1));
+    body.insert("includeEventTags".into(), json!(1));
+    body.insert("limit".into(), json!(limit));
+    body.insert("page".into(), json!(page));
+    body.insert("order".into(), json!("Attribute.id asc"));
+    Value::Object(body)
 }
 
 #[cfg(test)]

@@ -45,8 +45,16 @@ impl AlertRef {
     }
 }
 
+/// Where a match came from, when not from MISP itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Misp,
+    /// The local mirror: the event carries `"source": "mirror"` and is otherwise identical.
+    Mirror,
+}
+
 /// The payload for one match. `misp_url` lets analysts open the event.
-pub fn match_payload(m: &Match, alert: &AlertRef, misp_url: &str) -> Value {
+pub fn match_payload(m: &Match, alert: &AlertRef, misp_url: &str, source: Source) -> Value {
     let a = &m.attribute;
     let mut misp = Map::new();
     misp.insert("value".into(), json!(a.value));
@@ -69,7 +77,19 @@ pub fn match_payload(m: &Match, alert: &AlertRef, misp_url: &str) -> Value {
     misp.insert("ioc_value".into(), json!(m.indicator.value));
     misp.insert("ioc_field".into(), json!(m.indicator.field));
     misp.insert("alert".into(), alert.to_json());
+    if source == Source::Mirror {
+        misp.insert("source".into(), json!("mirror"));
+    }
     json!({"integration": "misp", "misp": Value::Object(misp)})
+}
+
+/// A problem of the mirror rather than of one alert: `status` is `sync_failed` (the sync cannot
+/// refresh it; it keeps answering from its last good copy), `stale` or `missing`.
+pub fn mirror_payload(status: &str, message: &str, since: u64) -> Value {
+    json!({
+        "integration": "misp",
+        "misp": {"mirror": {"status": status, "message": message, "since": since}}
+    })
 }
 
 pub fn error_payload(err: &MispError, alert: &AlertRef) -> Value {
@@ -88,12 +108,13 @@ pub fn error_payload(err: &MispError, alert: &AlertRef) -> Value {
 
 /// Fields that may be shortened, then dropped, to make an event fit; the rest is what rules
 /// and analysts need.
-const OPTIONAL: [&str; 6] = [
+const OPTIONAL: [&str; 7] = [
     "/misp/comment",
     "/misp/event_info",
     "/misp/tags",
     "/misp/alert/rule_description",
     "/misp/error/message",
+    "/misp/mirror/message",
     "/misp/ioc_value",
 ];
 
@@ -176,7 +197,7 @@ mod tests {
     #[test]
     fn match_payload_has_the_documented_keys() {
         let (m, alert) = sample("SSH brute force sources".into());
-        let p = match_payload(&m, &alert, "https://misp.test");
+        let p = match_payload(&m, &alert, "https://misp.test", Source::Misp);
         assert_eq!(p["integration"], "misp");
         let misp = &p["misp"];
         for k in [
@@ -207,7 +228,7 @@ mod tests {
     fn oversized_events_are_trimmed_but_stay_valid_json() {
         let (m, alert) = sample("é\"".repeat(40_000));
         let loc = Location::manager();
-        let framed = frame_to_fit(&loc, match_payload(&m, &alert, "https://m")).unwrap();
+        let framed = frame_to_fit(&loc, match_payload(&m, &alert, "https://m", Source::Misp)).unwrap();
         assert!(framed.len() <= MAX_MESSAGE);
         let json: Value = serde_json::from_slice(&framed[b"1:misp:".len()..]).unwrap();
         assert!(json["misp"]["event_info"].as_str().unwrap().ends_with('…'));

@@ -192,29 +192,12 @@ impl Extractor<'_, '_> {
         if !self.policy.kinds.contains(&kind) {
             return Some(SkipReason::KindDisabled);
         }
-        if value.starts_with('%') || value.ends_with('%') {
-            return Some(SkipReason::Wildcard);
-        }
         let allow = self.policy.allowlist;
-        match kind {
-            IocKind::Ip => {
-                let ip = ioc::parse_ip(value)?;
-                if !ioc::is_global(ip) {
-                    return Some(SkipReason::NotGlobal);
-                }
-                allow
-                    .cidrs
-                    .iter()
-                    .any(|c| c.contains(ip))
-                    .then_some(SkipReason::Allowlisted)
-            }
-            IocKind::Domain => allow
-                .domains
-                .iter()
-                .any(|d| ioc::domain_allowed(value, d))
-                .then_some(SkipReason::Allowlisted),
-            _ => None,
-        }
+        ioc::exclusion(kind, value, &allow.cidrs, &allow.domains).map(|e| match e {
+            ioc::Exclusion::Wildcard => SkipReason::Wildcard,
+            ioc::Exclusion::NotGlobal => SkipReason::NotGlobal,
+            ioc::Exclusion::Allowlisted => SkipReason::Allowlisted,
+        })
     }
 
     fn skip(&mut self, field: &str, value: &str, reason: SkipReason) {

@@ -1,5 +1,7 @@
-//! Answers an alert's indicators: first from the shared cache, then (for the rest, and only
-//! while the circuit breaker allows) with one MISP search, whose answers go back into the cache.
+//! Answers an alert's indicators. In `online` mode: first from the shared cache, then (for the
+//! rest, and only while the circuit breaker allows) with one MISP search, whose answers go back
+//! into the cache. In `mirror` mode: from the local mirror only, with no network at all. In
+//! `hybrid` mode: the mirror for its kinds while it is fresh, `online` for the rest.
 //! Without the state directory (not installed yet) every run simply asks MISP.
 
 use super::breaker::{Breaker, Decision};
@@ -9,7 +11,8 @@ use super::state;
 use crate::ioc::Indicator;
 use crate::misp::search::{self, Match, Policy};
 use crate::misp::{ErrorKind, MispClient, MispError};
-use crate::settings::Loaded;
+use crate::mirror::Mirror;
+use crate::settings::{Loaded, LookupMode};
 use crate::wazuh::log::IntegrationsLog;
 use std::path::Path;
 use std::time::Duration;
@@ -18,6 +21,10 @@ use std::time::Duration;
 pub struct Outcome {
     /// Every attribute that answers one of the indicators, once each.
     pub matches: Vec<Match>,
+    /// Those of `matches` (at the front) that the mirror answered.
+    pub from_mirror: usize,
+    /// A mirror problem worth an event (at most once a day): `(status, message)`.
+    pub mirror_notice: Option<(&'static str, String)>,
     /// MISP failed; `report` says whether this failure is news worth an error event.
     pub error: Option<(MispError, bool)>,
     pub from_cache: usize,
@@ -47,6 +54,99 @@ pub fn namespace(loaded: &Loaded) -> String {
 }
 
 pub fn lookup(
+    home: &Path,
+    loaded: &Loaded,
+    indicators: &[Indicator],
+    deadline: &Deadline,
+    log: &IntegrationsLog,
+) -> Outcome {
+    let mode = loaded.settings.lookup.mode;
+    if mode == LookupMode::Online {
+        return online(home, loaded, indicators, deadline, log);
+    }
+    let now = cache::now_unix();
+    let (mirror, notice) = open_mirror(home, loaded, now);
+    let fresh = mirror.as_ref().filter(|(_, stale)| !stale).map(|(m, _)| m);
+    let usable = mirror.as_ref().map(|(m, _)| m);
+    // Hybrid asks MISP for the kinds the mirror lacks, and for everything while it is stale.
+    let (from_mirror, rest): (Vec<Indicator>, Vec<Indicator>) = match (mode, fresh, usable) {
+        (LookupMode::Hybrid, Some(_), _) => {
+            let kinds = crate::mirror::policy::kinds(loaded);
+            indicators.iter().cloned().partition(|i| kinds.contains(&i.kind))
+        }
+        (LookupMode::Hybrid, None, _) => (Vec::new(), indicators.to_vec()),
+        (_, _, Some(_)) => (indicators.to_vec(), Vec::new()),
+        (_, _, None) => (Vec::new(), Vec::new()),
+    };
+    let mut out = if rest.is_empty() {
+        Outcome::default()
+    } else {
+        online(home, loaded, &rest, deadline, log)
+    };
+    if let (Some(m), false) = (usable, from_mirror.is_empty()) {
+        let policy = Policy::from(&loaded.settings.lookup);
+        let mut found = crate::mirror::answer(m, &from_mirror, &policy);
+        out.from_mirror = found.len();
+        out.from_cache += from_mirror.len();
+        found.append(&mut out.matches);
+        out.matches = found;
+    }
+    if let Some((status, message)) = notice {
+        // Once a day, not once per alert of a storm.
+        if super::notice::first_time(home, &format!("mirror-{status} {}", now / 86_400)) {
+            log.warning(format!("mirror {status}: {message}"));
+            out.mirror_notice = Some((status, message));
+        }
+    }
+    dedupe(out)
+}
+
+/// The mirror and whether it is stale, or a problem to report (missing, unreadable, built for
+/// another MISP or policy: then it is not used at all; stale: it is still used).
+fn open_mirror(
+    home: &Path,
+    loaded: &Loaded,
+    now: u64,
+) -> (Option<(Mirror, bool)>, Option<(&'static str, String)>) {
+    let dir = state::dir(home);
+    let fix = "run `sudo wazuh-misp sync` and check `wazuh-misp mirror stats`";
+    let mirror = match Mirror::open(&dir.join(crate::mirror::MIRROR_FILE)) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            return (
+                None,
+                Some(("missing", format!("there is no mirror yet, so lookup.mode {:?} matches nothing: {fix}", loaded.settings.lookup.mode).to_lowercase())),
+            )
+        }
+        Err(e) => return (None, Some(("missing", format!("{e}")))),
+    };
+    if mirror.meta().policy != crate::mirror::policy::fingerprint(loaded) {
+        return (
+            None,
+            Some(("missing", format!("the mirror was built for another MISP, key or lookup policy and is not used: {fix}"))),
+        );
+    }
+    let status = crate::mirror::Status::read(&dir);
+    let age = crate::mirror::age_s(&mirror, &status, now);
+    let max = loaded.settings.mirror.max_age_s();
+    let stale = age > max;
+    let notice = stale.then(|| {
+        (
+            "stale",
+            format!(
+                "the mirror last matched MISP {age} s ago (mirror.max_age_s {max}){}: {fix}",
+                status
+                    .last_error
+                    .as_ref()
+                    .map(|e| format!("; the last sync failed: {e}"))
+                    .unwrap_or_default()
+            ),
+        )
+    });
+    (Some((mirror, stale)), notice)
+}
+
+fn online(
     home: &Path,
     loaded: &Loaded,
     indicators: &[Indicator],

@@ -161,9 +161,20 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
     let mut payloads: Vec<Value> = outcome
         .matches
         .iter()
+        .enumerate()
         .take(max)
-        .map(|m| event::match_payload(m, &alert_ref, &loaded.misp_url))
+        .map(|(i, m)| {
+            let source = if i < outcome.from_mirror {
+                event::Source::Mirror
+            } else {
+                event::Source::Misp
+            };
+            event::match_payload(m, &alert_ref, &loaded.misp_url, source)
+        })
         .collect();
+    if let Some((status, message)) = &outcome.mirror_notice {
+        payloads.push(event::mirror_payload(status, message, 0));
+    }
     let mut config_error = None;
     if let Some((e, report)) = &outcome.error {
         log.error(format!("alert {}: {e}", alert_ref.id));

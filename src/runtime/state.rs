@@ -46,6 +46,19 @@ pub fn adopt_directory_owner(file: &File, path: &Path) -> io::Result<()> {
     file.set_permissions(std::fs::Permissions::from_mode(0o660))
 }
 
+/// Creates (or empties) `path` for writing, with the shared ownership: the start of a file that
+/// is written in full and then renamed into place.
+pub fn create_shared_truncated(path: &Path) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o660)
+        .open(path)?;
+    adopt_directory_owner(&f, path)?;
+    Ok(f)
+}
+
 /// Writes a small state file atomically (temp file + rename) with the shared ownership.
 pub fn write_shared(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
@@ -58,13 +71,7 @@ pub fn write_shared(path: &Path, bytes: &[u8]) -> io::Result<()> {
         std::process::id()
     ));
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o660)
-            .open(&tmp)?;
-        adopt_directory_owner(&f, &tmp)?;
+        let mut f = create_shared_truncated(&tmp)?;
         f.write_all(bytes)?;
         std::fs::rename(&tmp, path)
     })();

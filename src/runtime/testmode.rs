@@ -241,7 +241,7 @@ impl<W: Write> TestRun<W> {
                     attribute: self.attributes[idx].clone(),
                     indicator: i.clone(),
                 };
-                payloads.push(event::match_payload(&m, &alert_ref, &self.misp_url));
+                payloads.push(event::match_payload(&m, &alert_ref, &self.misp_url, event::Source::Misp));
             }
         }
         if !payloads.is_empty() {
