@@ -3,8 +3,8 @@
 //! `<options>` override it. The runtime is lenient (unknown keys are reported, never fatal) so an
 //! older copy on a cluster worker keeps working with a newer master's file.
 
+use crate::fieldmap::FieldRule;
 use crate::ioc::{Cidr, IocKind};
-use crate::runtime::fieldmap::FieldRule;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
