@@ -5,7 +5,6 @@
 use super::breaker::{Breaker, Decision};
 use super::cache::{self, Cache, Cached};
 use super::deadline::Deadline;
-use super::state;
 use crate::ioc::Indicator;
 use crate::misp::search::{self, Match, Policy};
 use crate::misp::{ErrorKind, MispClient, MispError};
@@ -55,7 +54,7 @@ pub fn lookup(
 ) -> Outcome {
     let settings = &loaded.settings;
     let policy = Policy::from(&settings.lookup);
-    let state_dir = state::dir(home);
+    let state_dir = crate::wazuh::home::state_dir(home);
     let stateful = state_dir.is_dir();
     let now = cache::now_unix();
     let cache = if stateful && settings.cache.enabled {

@@ -10,7 +10,8 @@ use super::preflight::Context;
 use super::Watched;
 use crate::runtime::breaker::{Breaker, Phase};
 use crate::runtime::cache::{self, Cache, Cached};
-use crate::runtime::{lookup, state};
+use crate::runtime::lookup;
+use crate::wazuh::home::state_dir;
 use crate::wazuh::log::LOG_PATH;
 use crate::wazuh::rules::STOCK_SSHD_PARENTS;
 use std::io::{Read, Seek, SeekFrom};
@@ -213,7 +214,7 @@ enum CacheSays {
 
 fn cache_says(home: &Path, ctx: &Context) -> CacheSays {
     let loaded = &ctx.loaded;
-    let dir = state::dir(home);
+    let dir = state_dir(home);
     if !loaded.settings.cache.enabled || !dir.is_dir() {
         return CacheSays::CannotTell;
     }
@@ -263,7 +264,7 @@ pub(crate) fn no_enriched_causes(
             "MISP did not know {ip} before the injection either (see the test indicator stage)"
         ));
     }
-    let dir = state::dir(home);
+    let dir = state_dir(home);
     if dir.join(crate::runtime::breaker::BREAKER_FILE).is_file() {
         if let Ok(b) = Breaker::open(&dir, &ctx.loaded.settings.breaker) {
             let s = b.state();

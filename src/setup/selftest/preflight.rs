@@ -6,10 +6,11 @@ use super::diagnose::{self, Daemon};
 use super::{Check, SelfTestOptions, DEFAULT_TEST_IP};
 use crate::ioc::{self, Indicator, IocKind};
 use crate::runtime::breaker::{Breaker, Phase};
+use crate::runtime::cache;
 use crate::runtime::extract::{self, SkipReason};
-use crate::runtime::{cache, state};
 use crate::settings::{Loaded, Overrides, Settings};
 use crate::wazuh::detect::OSSEC_CONF;
+use crate::wazuh::home::state_dir;
 use crate::wazuh::install::INTEGRATION_PATH;
 use crate::wazuh::ossec_conf::{self, Filters, ManagedState};
 use crate::wazuh::queue::QUEUE_PATH;
@@ -147,7 +148,7 @@ pub(crate) fn check(home: &Path, opts: &SelfTestOptions) -> Preflight {
 
     // The circuit breaker.
     if let Some(l) = &loaded {
-        let dir = state::dir(home);
+        let dir = state_dir(home);
         if dir.join(crate::runtime::breaker::BREAKER_FILE).is_file() {
             if let Ok(b) = Breaker::open(&dir, &l.settings.breaker) {
                 let s = b.state();
