@@ -14,7 +14,8 @@ mod interrupt;
 pub mod presets;
 
 use crate::settings::{
-    normalize_base_url, ApiKey, InstallChoices, Settings, SCHEMA_VERSION, SETTINGS_PATH,
+    self, normalize_base_url, ApiKey, InstallChoices, Settings, SetupChoices, FORBIDDEN_MODE_BITS,
+    SETTINGS_PATH,
 };
 use crate::wazuh::detect::{self, Manager, OSSEC_CONF};
 use crate::wazuh::install::{plan_install, InstallOptions};
@@ -26,7 +27,7 @@ use check::{MispInfo, Mode, Target};
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, MultiSelect, Password, Select};
 use presets::{PresetName, GROUP_PRESETS};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::io::{IsTerminal, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -238,7 +239,7 @@ impl Existing {
             serde_json::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
         let mut warnings = Vec::new();
         let mode = std::fs::metadata(&path)?.mode() & 0o7777;
-        if mode & 0o037 != 0 {
+        if mode & FORBIDDEN_MODE_BITS != 0 {
             warnings.push(format!(
                 "{} has mode {mode:04o} but holds the API key, and integratord's runs refuse it: run `chmod 0640 {}`",
                 path.display(),
@@ -405,13 +406,20 @@ impl Answers {
         })
     }
 
-    fn install_choices(&self) -> InstallChoices {
-        InstallChoices {
-            level: self.filters.level,
-            groups: self.filters.groups.clone(),
-            rule_ids: self.filters.rule_ids.clone(),
-            rule_id_base: self.rule_id_base,
-            sample_rule: self.sample_rule,
+    /// What the settings file gets from these answers.
+    fn setup_choices(&self) -> SetupChoices {
+        SetupChoices {
+            url: self.url.clone(),
+            api_key: self.key.clone(),
+            verify_tls: self.verify_tls,
+            ca_file: self.ca_file.clone(),
+            install: InstallChoices {
+                level: self.filters.level,
+                groups: self.filters.groups.clone(),
+                rule_ids: self.filters.rule_ids.clone(),
+                rule_id_base: self.rule_id_base,
+                sample_rule: self.sample_rule,
+            },
         }
     }
 }
@@ -481,110 +489,6 @@ fn first_line(bytes: &[u8]) -> String {
         .find(|l| !l.is_empty())
         .unwrap_or("")
         .to_string()
-}
-
-/// The settings file to write: the current document with our keys set, unknown keys kept.
-fn compose_settings(existing: Option<&Value>, a: &Answers) -> Result<Vec<u8>> {
-    let mut root = existing
-        .filter(|v| v.is_object())
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let obj = root.as_object_mut().expect("an object");
-    obj.insert("version".into(), json!(SCHEMA_VERSION));
-    let misp = object_at(obj, "misp");
-    misp.insert("url".into(), json!(a.url));
-    misp.insert("api_key".into(), json!(a.key.as_ref().map(ApiKey::expose)));
-    misp.insert("verify_tls".into(), json!(a.verify_tls));
-    match &a.ca_file {
-        Some(p) => {
-            misp.insert("ca_file".into(), json!(p));
-        }
-        None => {
-            misp.remove("ca_file");
-        }
-    }
-    let install = object_at(obj, "install");
-    let choices = serde_json::to_value(a.install_choices())?;
-    for key in ["level", "rule_id_base"] {
-        install.remove(key);
-    }
-    if let Value::Object(map) = choices {
-        install.extend(map);
-    }
-    let mut bytes = serde_json::to_vec_pretty(&Ordered {
-        value: &root,
-        order: TOP_ORDER,
-        top: true,
-    })?;
-    bytes.push(b'\n');
-    Ok(bytes)
-}
-
-/// The order keys are written in (serde_json sorts them otherwise): the README's, then the rest
-/// alphabetically.
-const TOP_ORDER: &[&str] = &[
-    "version",
-    "misp",
-    "lookup",
-    "allowlist",
-    "cache",
-    "breaker",
-    "field_map",
-    "install",
-];
-const MISP_ORDER: &[&str] = &[
-    "url",
-    "api_key",
-    "verify_tls",
-    "ca_file",
-    "connect_timeout_ms",
-    "timeout_ms",
-];
-const INSTALL_ORDER: &[&str] = &["level", "groups", "rule_ids", "rule_id_base", "sample_rule"];
-
-struct Ordered<'a> {
-    value: &'a Value,
-    order: &'a [&'a str],
-    top: bool,
-}
-
-impl serde::Serialize for Ordered<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let Value::Object(map) = self.value else {
-            return self.value.serialize(s);
-        };
-        let mut keys: Vec<&String> = map.keys().collect();
-        keys.sort_by_key(|k| {
-            let at = self.order.iter().position(|o| o == k);
-            (at.unwrap_or(usize::MAX), k.as_str())
-        });
-        let mut m = s.serialize_map(Some(map.len()))?;
-        for k in keys {
-            let order = match (self.top, k.as_str()) {
-                (true, "misp") => MISP_ORDER,
-                (true, "install") => INSTALL_ORDER,
-                _ => &[],
-            };
-            m.serialize_entry(
-                k,
-                &Ordered {
-                    value: &map[k],
-                    order,
-                    top: false,
-                },
-            )?;
-        }
-        m.end()
-    }
-}
-
-fn object_at<'a>(obj: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let slot = obj.entry(key).or_insert_with(|| json!({}));
-    if !slot.is_object() {
-        *slot = json!({});
-    }
-    slot.as_object_mut().expect("an object")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1225,7 +1129,7 @@ fn finish(
     out: &mut dyn Write,
 ) -> Result<i32> {
     let args = ctx.args;
-    let bytes = compose_settings(ctx.existing.value.as_ref(), a)?;
+    let bytes = settings::compose(ctx.existing.value.as_ref(), &a.setup_choices())?;
     Settings::from_bytes(&bytes, &ctx.existing.path)
         .context("the new settings would not be usable")?;
     writeln!(out, "\nSummary")?;
@@ -1337,73 +1241,12 @@ fn finish(
 mod tests {
     use super::*;
 
-    fn answers() -> Answers {
-        Answers {
-            url: Some("https://misp.test".into()),
-            key: Some(ApiKey::new("0123456789abcdefABCDEF0123456789abcdefAB")),
-            key_source: KeySource::Typed,
-            verify_tls: true,
-            ca_file: Some(PathBuf::from("/etc/ssl/ca.pem")),
-            filters: Filters {
-                level: None,
-                groups: vec!["authentication_failed".into()],
-                rule_ids: vec![],
-            },
-            first_filters: false,
-            rule_id_base: None,
-            sample_rule: true,
-        }
-    }
-
     #[test]
     fn keys_are_masked_to_four_characters() {
         let k = ApiKey::new("0123456789abcdefABCDEF0123456789abcdefAB");
         assert_eq!(mask_key(&k), "0123…(36 more)");
         assert!(key_format_error("short").unwrap().contains("5 characters"));
         assert_eq!(key_format_error(k.expose()), None);
-    }
-
-    #[test]
-    fn settings_keep_unknown_keys_and_set_ours() {
-        let existing = json!({
-            "version": 1,
-            "misp": {"url": "https://old", "api_key": "x", "timeout_ms": 3000, "future": true},
-            "lookup": {"max_events": 3},
-            "newer_section": {"a": 1},
-            "install": {"level": 9, "rule_id_base": 118000, "extra": "kept"}
-        });
-        let bytes = compose_settings(Some(&existing), &answers()).unwrap();
-        let v: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(v["misp"]["url"], "https://misp.test");
-        assert_eq!(v["misp"]["timeout_ms"], 3000);
-        assert_eq!(v["misp"]["future"], true);
-        assert_eq!(v["misp"]["ca_file"], "/etc/ssl/ca.pem");
-        assert_eq!(v["lookup"]["max_events"], 3);
-        assert_eq!(v["newer_section"]["a"], 1);
-        assert_eq!(v["install"]["extra"], "kept");
-        assert!(v["install"].get("level").is_none(), "level dropped: {v}");
-        assert!(v["install"].get("rule_id_base").is_none());
-        assert_eq!(v["install"]["groups"], json!(["authentication_failed"]));
-        assert_eq!(v["install"]["sample_rule"], true);
-        assert!(bytes.ends_with(b"}\n"));
-        let text = String::from_utf8(bytes.clone()).unwrap();
-        let at = |k: &str| text.find(k).unwrap();
-        assert!(at("\"version\"") < at("\"misp\"") && at("\"misp\"") < at("\"install\""));
-        assert!(at("\"url\"") < at("\"api_key\"") && at("\"api_key\"") < at("\"verify_tls\""));
-        assert!(
-            at("\"groups\"") < at("\"sample_rule\"") && at("\"install\"") < at("\"newer_section\"")
-        );
-        let mut a = answers();
-        a.ca_file = None;
-        let v: Value = serde_json::from_slice(&compose_settings(Some(&v), &a).unwrap()).unwrap();
-        assert!(v["misp"].get("ca_file").is_none());
-        let fresh: Value = serde_json::from_slice(&compose_settings(None, &a).unwrap()).unwrap();
-        assert_eq!(fresh["version"], 1);
-        Settings::from_bytes(
-            &serde_json::to_vec(&fresh).unwrap(),
-            Path::new("/x/custom-misp.json"),
-        )
-        .unwrap();
     }
 
     #[test]

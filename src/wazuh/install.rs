@@ -10,9 +10,8 @@ use super::home;
 use super::ossec_conf::{self, ClusterRole, Filters, IntegrationBlock, Outcome};
 use super::rules::{self, RulesSpec, SampleRule};
 use super::service::{self, Restart, ServiceManager};
-use crate::settings::{Settings, SETTINGS_PATH};
+use crate::settings::{self, Settings, SETTINGS_PATH};
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -259,12 +258,7 @@ pub fn plan_install(
         new_settings.or_else(|| settings_change.before.as_ref().map(|(b, _)| b.clone()));
     if let Some(bytes) = base_bytes {
         let text = if choices != loaded.settings.install {
-            let mut value: Value =
-                serde_json::from_slice(&bytes).context("settings file is not JSON")?;
-            value["install"] = serde_json::to_value(&choices)?;
-            let mut text = serde_json::to_vec_pretty(&value)?;
-            text.push(b'\n');
-            text
+            settings::with_install_choices(&bytes, &choices).context("settings file is not JSON")?
         } else {
             bytes
         };
