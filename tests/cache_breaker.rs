@@ -12,11 +12,7 @@ const SEARCH: &str = "/attributes/restSearch";
 
 fn stateful(settings_extra: serde_json::Value) -> (MispDouble, WazuhHome) {
     let double = MispDouble::http();
-    let home = WazuhHome::new();
-    std::fs::create_dir_all(home.path().join("var/custom-misp")).unwrap();
-    if let Some(gid) = wazuh_gid() {
-        std::os::unix::fs::chown(home.path().join("var/custom-misp"), Some(0), Some(gid)).unwrap();
-    }
+    let home = WazuhHome::build(WazuhHome::builder().state_dir());
     let mut s = WazuhHome::settings_for(&double);
     if let (Some(s), Some(extra)) = (s.as_object_mut(), settings_extra.as_object()) {
         for (k, v) in extra {

@@ -8,12 +8,15 @@
 //! directory, and a stand-in `wazuh-integratord` process with its pid file. Owners and modes need
 //! root and a `wazuh` group (CI has both, see .ci/run); elsewhere the tests say so and pass.
 
+mod common;
+
+use common::home::{self, root_wazuh, set_mode, HomeBuilder, Perm};
+use common::wazuh_gid;
 use misp_double::{MispDouble, DEFAULT_API_KEY};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -24,19 +27,11 @@ use wazuh_misp::setup::doctor::{self, Check, DoctorOptions, Report, Status};
 use wazuh_misp::wazuh::ossec_conf::{self, Filters, IntegrationBlock};
 use wazuh_misp::wazuh::rules::{self, RulesSpec};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wazuh-misp");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/doctor");
 const STOCK_CONF: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/ossec/stock.conf"
 );
-
-fn wazuh_gid() -> Option<u32> {
-    nix::unistd::Group::from_name("wazuh")
-        .ok()
-        .flatten()
-        .map(|g| g.gid.as_raw())
-}
 
 /// Root and a `wazuh` group, or the test is not meaningful here.
 fn privileged() -> bool {
@@ -45,28 +40,6 @@ fn privileged() -> bool {
         eprintln!("skipped: needs root and a `wazuh` group (run through .ci/run)");
     }
     ok
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn root_wazuh(path: &Path, mode: u32) {
-    std::os::unix::fs::chown(path, Some(0), wazuh_gid()).unwrap();
-    set_mode(path, mode);
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Spawns `cmd`, retrying while the executable is "busy" (another test thread may have forked
@@ -129,67 +102,38 @@ impl Home {
 
     /// Everything but the settings file.
     fn bare() -> Home {
-        let dir = tempfile::Builder::new()
+        let built = HomeBuilder::new()
             .prefix("doctor-home-")
-            .tempdir()
-            .unwrap();
-        let h = &dir.path().to_path_buf();
-        for d in [
-            "etc/rules",
-            "ruleset/rules",
-            "integrations",
-            "bin",
-            "logs/alerts",
-            "queue/sockets",
-            "var/run",
-            "var/custom-misp",
-        ] {
-            std::fs::create_dir_all(h.join(d)).unwrap();
-        }
-        copy_tree(Path::new(FIXTURES), h);
-        root_wazuh(&h.join("integrations"), 0o750);
-        root_wazuh(&h.join("etc/rules"), 0o770);
-        root_wazuh(&h.join("var/custom-misp"), 0o770);
-        // The version source of Wazuh before 4.2 (no process to run for the test).
-        std::fs::write(
-            h.join("etc/ossec-init.conf"),
-            "DIRECTORY=\"/var/ossec\"\nVERSION=\"v4.9.2\"\n",
-        )
-        .unwrap();
+            .manager_layout()
+            .state_dir()
+            .tree(FIXTURES)
+            // The version source of Wazuh before 4.2 (no process to run for the test).
+            .file(
+                "etc/ossec-init.conf",
+                "DIRECTORY=\"/var/ossec\"\nVERSION=\"v4.9.2\"\n",
+                Perm::AsCreated,
+            )
+            .file(
+                rules::RULES_FILE,
+                rules::render(&RulesSpec::default()).unwrap(),
+                Perm::RootWazuh(0o660),
+            )
+            .integration()
+            .queue(Perm::RootWazuh(0o660))
+            // integratord: any program run under that name (the kernel shows "wazuh-integrato").
+            .copy("bin/wazuh-integratord", "/bin/sleep", Perm::Mode(0o750))
+            .build();
         let home = Home {
-            dir,
-            _queue: None,
+            dir: built.dir,
+            _queue: built.queue,
             integratord: None,
             misp: None,
         };
         home.write_block(&default_block());
-        std::fs::write(
-            h.join(rules::RULES_FILE),
-            rules::render(&RulesSpec::default()).unwrap(),
-        )
-        .unwrap();
-        root_wazuh(&h.join(rules::RULES_FILE), 0o660);
-
-        let bin = h.join("integrations/custom-misp");
-        std::fs::copy(BIN, &bin).unwrap();
-        root_wazuh(&bin, 0o750);
-
-        let sock = h.join("queue/sockets/queue");
-        let queue = UnixDatagram::bind(&sock).unwrap();
-        root_wazuh(&sock, 0o660);
-
-        // integratord: any program run under that name (the kernel shows "wazuh-integrato").
-        let daemon = h.join("bin/wazuh-integratord");
-        std::fs::copy("/bin/sleep", &daemon).unwrap();
-        set_mode(&daemon, 0o750);
-        let child = spawn_retrying(Command::new(&daemon).arg("60"));
-        std::fs::write(
-            h.join(format!("var/run/wazuh-integratord-{}.pid", child.id())),
-            format!("{}\n", child.id()),
-        )
-        .unwrap();
+        let child =
+            spawn_retrying(Command::new(home.path().join("bin/wazuh-integratord")).arg("60"));
+        home::pid_file(home.path(), "wazuh-integratord", child.id());
         let mut home = home;
-        home._queue = Some(queue);
         home.integratord = Some(child);
         home
     }
@@ -211,10 +155,7 @@ impl Home {
     }
 
     fn write_settings(&self, settings: &Value) -> PathBuf {
-        let p = self.path().join("etc/custom-misp.json");
-        std::fs::write(&p, serde_json::to_vec_pretty(settings).unwrap()).unwrap();
-        root_wazuh(&p, 0o640);
-        p
+        home::write_settings(self.path(), settings, 0o640)
     }
 
     fn settings(&self) -> Value {
@@ -780,13 +721,16 @@ fn a_certificate_expiring_soon_is_a_warning() {
 
 #[test]
 fn a_wazuh_5_home_is_refused_and_nothing_else_is_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-    std::fs::write(
-        dir.path().join("etc/wazuh-manager.conf"),
-        "<wazuh_config>\n</wazuh_config>\n",
-    )
-    .unwrap();
+    let dir = HomeBuilder::new()
+        .prefix("doctor-home-")
+        .dirs(&["etc"])
+        .file(
+            "etc/wazuh-manager.conf",
+            "<wazuh_config>\n</wazuh_config>\n",
+            Perm::AsCreated,
+        )
+        .build()
+        .dir;
     let report = doctor::diagnose(dir.path());
     assert_eq!(report.checks.len(), 1, "{}", text(&report));
     assert_check(

@@ -27,6 +27,9 @@
 //! (status says a daemon runs, so a change is followed by `wazuh-control restart`) and `reject`
 //! (every `-t` check fails).
 
+mod common;
+
+use common::home::{HomeBuilder, Perm};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -1709,37 +1712,6 @@ chmod 0750 $H/bin $H/bin/*
 chmod 0700 $H/stand-in
 "#;
 
-const LOCAL_RULES: &str = r#"<!-- Local rules -->
-<group name="local,syslog,sshd,">
-  <rule id="100001" level="5">
-    <if_sid>5716</if_sid>
-    <srcip>1.1.1.1</srcip>
-    <description>sshd: authentication failed from IP 1.1.1.1.</description>
-    <group>authentication_failed,pci_dss_10.2.4,pci_dss_10.2.5,</group>
-  </rule>
-</group>
-"#;
-
-const SSHD_RULES: &str = r#"<group name="syslog,sshd,">
-  <rule id="5700" level="0" noalert="1">
-    <decoded_as>sshd</decoded_as>
-    <description>SSHD messages grouped.</description>
-  </rule>
-  <rule id="5710" level="5">
-    <if_sid>5700</if_sid>
-    <match>illegal user|invalid user</match>
-    <description>sshd: Attempt to login using a non-existent user</description>
-    <group>invalid_login,authentication_failed,</group>
-  </rule>
-  <rule id="5716" level="5">
-    <if_sid>5700</if_sid>
-    <match>^Failed|^error: PAM: Authentication</match>
-    <description>sshd: authentication failed.</description>
-    <group>authentication_failed,</group>
-  </rule>
-</group>
-"#;
-
 /// Two `<ossec_config>` roots, as the packaged file has.
 const FALLBACK_STOCK: &str = "<ossec_config>\n  <global>\n    <jsonout_output>yes</jsonout_output>\n  </global>\n\n  <ruleset>\n    <decoder_dir>ruleset/decoders</decoder_dir>\n    <rule_dir>ruleset/rules</rule_dir>\n    <rule_dir>etc/rules</rule_dir>\n  </ruleset>\n</ossec_config>\n\n<ossec_config>\n  <localfile>\n    <log_format>syslog</log_format>\n    <location>/var/ossec/logs/active-responses.log</location>\n  </localfile>\n</ossec_config>\n";
 
@@ -1748,37 +1720,23 @@ fn stock_conf() -> Vec<u8> {
         .unwrap_or_else(|_| FALLBACK_STOCK.as_bytes().to_vec())
 }
 
-/// The stand-in manager's files (a 4.x manager's layout), under `stage`.
+/// The stand-in manager's files (a 4.x manager's layout), under `stage`; its maintainer script
+/// gives them their owners and modes.
 fn stage_manager_tree(stage: &Path, version: &str) {
-    let h = stage.join("var/ossec");
-    for d in [
-        "etc/rules",
-        "ruleset/rules",
-        "integrations",
-        "bin",
-        "logs/alerts",
-        "queue/sockets",
-        "var/run",
-        "stand-in",
-    ] {
-        std::fs::create_dir_all(h.join(d)).unwrap();
-    }
-    std::fs::write(h.join("etc/ossec.conf"), stock_conf()).unwrap();
-    std::fs::write(h.join("etc/rules/local_rules.xml"), LOCAL_RULES).unwrap();
-    std::fs::write(h.join("ruleset/rules/0095-sshd_rules.xml"), SSHD_RULES).unwrap();
-    std::fs::write(
-        h.join("integrations/virustotal"),
-        "#!/bin/sh\n# stand-in\nexit 0\n",
-    )
-    .unwrap();
-    for name in ["wazuh-control", "wazuh-integratord", "wazuh-analysisd"] {
-        std::fs::write(
-            h.join("bin").join(name),
-            STAND_IN.replace("@VERSION@", version),
+    HomeBuilder::new()
+        .manager_layout()
+        .dir("stand-in", Perm::AsCreated)
+        .ossec_conf(stock_conf())
+        .stock_rules()
+        .file(
+            "integrations/virustotal",
+            "#!/bin/sh\n# stand-in\nexit 0\n",
+            Perm::AsCreated,
         )
-        .unwrap();
-    }
-    std::fs::write(h.join("stand-in/calls.log"), "").unwrap();
+        .stand_ins(&STAND_IN.replace("@VERSION@", version))
+        .file("stand-in/calls.log", "", Perm::AsCreated)
+        .without_owners()
+        .build_at(&stage.join("var/ossec"));
 }
 
 fn stand_in_manager_deb(work: &Path, version: &str) -> PathBuf {

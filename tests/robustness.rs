@@ -3,8 +3,9 @@
 
 use proptest::prelude::*;
 use serde_json::Value;
+use wazuh_misp::fieldmap;
 use wazuh_misp::ioc::IocKind;
-use wazuh_misp::runtime::{alert, argv, event, extract, fieldmap};
+use wazuh_misp::runtime::{alert, argv, event, extract};
 use wazuh_misp::settings::Allowlist;
 
 fn json_value() -> impl Strategy<Value = Value> {

@@ -12,6 +12,7 @@
 
 mod common;
 
+use common::home;
 use common::manager::{text, Manager};
 use common::{output_retrying, split_datagram, KEY};
 use misp_double::{seed, Attribute, Event, Fault, MispDouble, Tag};
@@ -70,7 +71,7 @@ fn installed_home(misp_url: &str) -> Manager {
 fn daemons_started(m: &Manager, names: &[&str]) {
     let me = std::process::id();
     for d in names {
-        std::fs::write(m.file(&format!("var/run/{d}-{me}.pid")), format!("{me}\n")).unwrap();
+        home::pid_file(m.path(), d, me);
     }
 }
 

@@ -3,15 +3,16 @@
 
 use super::breaker::{Breaker, Phase};
 use super::cache::{self, Cache};
-use super::{lookup, state};
+use super::lookup;
 use crate::settings::{Overrides, Settings};
+use crate::wazuh::home::state_dir;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
 
 pub fn stats(home: &Path, as_json: bool, out: &mut dyn Write) -> Result<()> {
-    let dir = state::dir(home);
+    let dir = state_dir(home);
     if !dir.is_dir() {
         bail!(
             "{} does not exist: run `sudo wazuh-misp install` first",
@@ -60,7 +61,7 @@ pub fn stats(home: &Path, as_json: bool, out: &mut dyn Write) -> Result<()> {
 }
 
 pub fn clear(home: &Path, out: &mut dyn Write) -> Result<()> {
-    let dir = state::dir(home);
+    let dir = state_dir(home);
     if !dir.is_dir() {
         writeln!(out, "nothing to clear: {} does not exist", dir.display())?;
         return Ok(());

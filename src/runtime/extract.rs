@@ -2,7 +2,7 @@
 //! field map, parses each value by its format, normalises it as MISP stores it, and drops what is
 //! invalid, not global, disabled or allowlisted, remembering why (for `test` and debug logs).
 
-use super::fieldmap::{FieldKind, FieldRule, ValueFormat};
+use crate::fieldmap::{FieldKind, FieldRule, ValueFormat};
 use crate::ioc::{self, Indicator, IocKind, UrlHost};
 use crate::settings::Allowlist;
 use serde_json::Value;
@@ -69,7 +69,7 @@ pub fn extract_with(alert: &Value, settings: &crate::settings::Settings) -> Extr
     let rules = match &settings.field_map {
         Some(rules) => rules,
         None => {
-            default_rules = super::fieldmap::default_rules();
+            default_rules = crate::fieldmap::default_rules();
             &default_rules
         }
     };
@@ -213,7 +213,7 @@ impl Extractor<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::fieldmap::default_rules;
+    use crate::fieldmap::default_rules;
     use serde_json::json;
 
     fn run(alert: Value) -> Extraction {

@@ -7,7 +7,6 @@
 use super::breaker::{Breaker, Decision};
 use super::cache::{self, Cache, Cached};
 use super::deadline::Deadline;
-use super::state;
 use crate::ioc::Indicator;
 use crate::misp::search::{self, Match, Policy};
 use crate::misp::{ErrorKind, MispClient, MispError};
@@ -155,7 +154,7 @@ fn online(
 ) -> Outcome {
     let settings = &loaded.settings;
     let policy = Policy::from(&settings.lookup);
-    let state_dir = state::dir(home);
+    let state_dir = crate::wazuh::home::state_dir(home);
     let stateful = state_dir.is_dir();
     let now = cache::now_unix();
     let cache = if stateful && settings.cache.enabled {

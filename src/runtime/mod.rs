@@ -14,7 +14,6 @@ pub mod cachecmd;
 pub mod deadline;
 pub mod event;
 pub mod extract;
-pub mod fieldmap;
 pub mod lookup;
 pub mod notice;
 pub mod state;

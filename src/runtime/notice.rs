@@ -2,12 +2,11 @@
 //! the legacy alert format): a marker file in the state directory `var/custom-misp/` records that
 //! a notice was logged. Without that directory (not installed yet) the notice is logged each time.
 
+use crate::wazuh::home::state_dir;
 use crate::wazuh::log::IntegrationsLog;
 use std::fs::OpenOptions;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-
-pub use super::state::STATE_DIR;
 
 /// Logs `message` as a warning unless a notice with the same `key` was logged before.
 pub fn once(home: &Path, log: &IntegrationsLog, key: &str, message: &str) {
@@ -18,7 +17,7 @@ pub fn once(home: &Path, log: &IntegrationsLog, key: &str, message: &str) {
 
 /// True the first time `key` is seen (always, without the state directory).
 pub fn first_time(home: &Path, key: &str) -> bool {
-    let dir = home.join(STATE_DIR);
+    let dir = state_dir(home);
     if !dir.is_dir() {
         return true;
     }
@@ -55,7 +54,7 @@ mod tests {
     #[test]
     fn a_notice_is_logged_once_per_key_when_the_state_dir_exists() {
         let home = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(home.path().join(STATE_DIR)).unwrap();
+        std::fs::create_dir_all(state_dir(home.path())).unwrap();
         assert!(first_time(home.path(), "a"));
         assert!(!first_time(home.path(), "a"));
         assert!(first_time(home.path(), "b"));

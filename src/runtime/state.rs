@@ -1,19 +1,13 @@
-//! The state directory `<home>/var/custom-misp/` (created by `install`, mode 0770, group the
-//! Wazuh group) and the rule for files in it: whoever creates one (integratord's runs as user
-//! wazuh, or `test`/`doctor`/`cache` run as root) it ends up with the directory's owner and group
-//! and mode 0660, so the Wazuh user can always write it.
+//! Files in the state directory `<home>/var/custom-misp/` (its path is the Wazuh home layout's,
+//! [`crate::wazuh::home::state_dir`]; `install` creates it, mode 0770, group the Wazuh group):
+//! whoever creates one (integratord's runs as user wazuh, or `test`/`doctor`/`cache` run as root)
+//! it ends up with the directory's owner and group and mode 0660, so the Wazuh user can always
+//! write it.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-
-/// Relative to the Wazuh home.
-pub const STATE_DIR: &str = "var/custom-misp";
-
-pub fn dir(home: &Path) -> PathBuf {
-    home.join(STATE_DIR)
-}
+use std::path::Path;
 
 /// Opens `path` read-write, creating it (and giving it the directory's owner, group, mode 0660)
 /// when missing. Returns the file and whether this call created it.

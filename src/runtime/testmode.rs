@@ -5,7 +5,8 @@
 //! once per run. Nothing reaches analysisd unless `--send` is given.
 
 use super::event::{self, AlertRef};
-use super::{extract, fieldmap};
+use super::extract;
+use crate::fieldmap;
 use crate::ioc::{Indicator, IocKind};
 use crate::misp::search::{self, Attribute};
 use crate::misp::MispClient;

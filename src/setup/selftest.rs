@@ -34,8 +34,9 @@ use crate::ioc::Indicator;
 use crate::misp::search::{self, Policy};
 use crate::misp::MispClient;
 use crate::runtime::cache::{self, Cache, Cached};
-use crate::runtime::{lookup, state};
+use crate::runtime::lookup;
 use crate::settings::Loaded;
+use crate::wazuh::home::state_dir;
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Write;
@@ -820,7 +821,7 @@ fn describe_policy(loaded: &Loaded) -> String {
 /// "unknown" would hide a test event just created, and a stale hit would outlive its deletion.
 /// Returns a note when there was something to forget.
 fn forget_cached(home: &Path, loaded: &Loaded, indicator: &Indicator) -> Option<String> {
-    let dir = state::dir(home);
+    let dir = state_dir(home);
     if !loaded.settings.cache.enabled || !dir.join(cache::CACHE_FILE).is_file() {
         return None;
     }

@@ -1,11 +1,20 @@
-//! Finding the Wazuh home: the grandparent of `integrations/custom-misp` when integratord runs
-//! us, else `--wazuh-home`, `WAZUH_HOME`, or the packaged default `/var/ossec`.
+//! The Wazuh home: finding it (the grandparent of `integrations/custom-misp` when integratord
+//! runs us, else `--wazuh-home`, `WAZUH_HOME`, or the packaged default `/var/ossec`), and where
+//! our state directory lies in it.
 
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_HOME: &str = "/var/ossec";
 /// integratord's `INTEGRATORDIR`, which is also the argv[0] it passes.
 pub const INTEGRATIONS_DIR: &str = "integrations";
+/// Our state directory (lookup cache, circuit breaker, notices), relative to the Wazuh home: the
+/// installer creates and purges it, the runtime keeps its files in it.
+pub const STATE_DIR: &str = "var/custom-misp";
+
+/// `<home>/var/custom-misp`.
+pub fn state_dir(home: &Path) -> PathBuf {
+    home.join(STATE_DIR)
+}
 
 /// This process's executable, without the ` (deleted)` Linux appends while a reinstall has
 /// replaced the file we are running from.

@@ -6,13 +6,12 @@
 
 use super::atomic::{self, DirLock, FileMeta};
 use super::detect::{self, Manager, OSSEC_CONF};
+use super::home;
 use super::ossec_conf::{self, ClusterRole, Filters, IntegrationBlock, Outcome};
 use super::rules::{self, RulesSpec, SampleRule};
 use super::service::{self, Restart, ServiceManager};
-use crate::runtime::notice::STATE_DIR;
-use crate::settings::{Settings, SETTINGS_PATH};
+use crate::settings::{self, Settings, SETTINGS_PATH};
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -259,12 +258,7 @@ pub fn plan_install(
         new_settings.or_else(|| settings_change.before.as_ref().map(|(b, _)| b.clone()));
     if let Some(bytes) = base_bytes {
         let text = if choices != loaded.settings.install {
-            let mut value: Value =
-                serde_json::from_slice(&bytes).context("settings file is not JSON")?;
-            value["install"] = serde_json::to_value(&choices)?;
-            let mut text = serde_json::to_vec_pretty(&value)?;
-            text.push(b'\n');
-            text
+            settings::with_install_choices(&bytes, &choices).context("settings file is not JSON")?
         } else {
             bytes
         };
@@ -392,7 +386,7 @@ impl Plan {
     /// True when applying would change at least one file.
     pub fn changes_anything(&self) -> bool {
         self.changes.iter().any(FileChange::changes)
-            || (self.purge_state_dir && self.manager.home.join(STATE_DIR).exists())
+            || (self.purge_state_dir && home::state_dir(&self.manager.home).exists())
     }
 
     /// A unified diff of every text file that would change (the API key masked), and a line
@@ -403,7 +397,7 @@ impl Plan {
             show_diff(c, out)?;
             any = true;
         }
-        let state_dir = self.manager.home.join(STATE_DIR);
+        let state_dir = home::state_dir(&self.manager.home);
         if self.purge_state_dir && state_dir.exists() {
             writeln!(out, "would remove {}", state_dir.display())?;
             any = true;
@@ -422,7 +416,7 @@ impl Plan {
         out: &mut dyn Write,
     ) -> Result<bool> {
         let manager = &self.manager;
-        let state_dir = manager.home.join(STATE_DIR);
+        let state_dir = home::state_dir(&manager.home);
         let changed = apply(manager, &self.changes, restart, service_manager, out)?;
         if self.purge_state_dir {
             if state_dir.exists() {

@@ -1,8 +1,9 @@
 //! Everything that is Wazuh's contract rather than ours: where the Wazuh home is, the
 //! analysisd queue socket and its message framing, `logs/integrations.log`, the ossec.conf and
-//! rules files, the installer, and the manager's service control.
+//! rules files, the installer, the manager's service control and whether its daemons run.
 
 pub mod atomic;
+pub mod daemon;
 pub mod detect;
 pub mod home;
 pub mod install;

@@ -1,10 +1,11 @@
-//! A throw-away Wazuh 4.x manager home for installer tests: the packaged layout, owners and
-//! modes (root:wazuh), a stock-like ossec.conf with two roots, a rules tree, and stand-in
-//! `bin/wazuh-control`, `wazuh-integratord` and `wazuh-analysisd` scripts whose behaviour the
-//! test steers through files in `<home>/stand-in/` (accept, reject, warn, fail to restart) and
-//! which record every call (with their environment) in `<home>/stand-in/calls.log`.
+//! A throw-away Wazuh 4.x manager home for installer tests (built by [`super::home`]): the
+//! packaged layout, owners and modes (root:wazuh), a stock-like ossec.conf with two roots, a
+//! rules tree, and stand-in `bin/wazuh-control`, `wazuh-integratord` and `wazuh-analysisd`
+//! scripts whose behaviour the test steers through files in `<home>/stand-in/` (accept, reject,
+//! warn, fail to restart) and which record every call (with their environment) in
+//! `<home>/stand-in/calls.log`.
 
-use std::os::unix::fs::PermissionsExt;
+use super::home::{self, HomeBuilder, Perm};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -76,37 +77,6 @@ pub const STOCK_OSSEC_CONF: &str = r#"<!--
 </ossec_config>
 "#;
 
-const LOCAL_RULES: &str = r#"<!-- Local rules -->
-<group name="local,syslog,sshd,">
-  <rule id="100001" level="5">
-    <if_sid>5716</if_sid>
-    <srcip>1.1.1.1</srcip>
-    <description>sshd: authentication failed from IP 1.1.1.1.</description>
-    <group>authentication_failed,pci_dss_10.2.4,pci_dss_10.2.5,</group>
-  </rule>
-</group>
-"#;
-
-const SSHD_RULES: &str = r#"<group name="syslog,sshd,">
-  <rule id="5700" level="0" noalert="1">
-    <decoded_as>sshd</decoded_as>
-    <description>SSHD messages grouped.</description>
-  </rule>
-  <rule id="5710" level="5">
-    <if_sid>5700</if_sid>
-    <match>illegal user|invalid user</match>
-    <description>sshd: Attempt to login using a non-existent user</description>
-    <group>invalid_login,authentication_failed,</group>
-  </rule>
-  <rule id="5716" level="5">
-    <if_sid>5700</if_sid>
-    <match>^Failed|^error: PAM: Authentication</match>
-    <description>sshd: authentication failed.</description>
-    <group>authentication_failed,</group>
-  </rule>
-</group>
-"#;
-
 /// The stand-in for Wazuh's programs. `-t` consults stand-in/ files; every call is logged with
 /// the environment it got.
 const STAND_IN: &str = r#"#!/bin/sh
@@ -145,58 +115,21 @@ pub struct Manager {
     pub dir: tempfile::TempDir,
 }
 
-fn chown_wazuh(path: &Path, uid: u32) {
-    if let Some(gid) = super::wazuh_gid() {
-        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
-    }
-}
-
-fn mode(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
 impl Manager {
     pub fn new() -> Manager {
         Manager::with_conf(STOCK_OSSEC_CONF)
     }
 
     pub fn with_conf(conf: &str) -> Manager {
-        let dir = tempfile::Builder::new()
+        let home = HomeBuilder::new()
             .prefix("wazuh-manager-")
-            .tempdir()
-            .unwrap();
-        let home = dir.path();
-        for d in [
-            "etc/rules",
-            "ruleset/rules",
-            "integrations",
-            "bin",
-            "logs/alerts",
-            "queue/sockets",
-            "var/run",
-            "stand-in",
-        ] {
-            std::fs::create_dir_all(home.join(d)).unwrap();
-        }
-        let conf_path = home.join("etc/ossec.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        mode(&conf_path, 0o660);
-        chown_wazuh(&conf_path, 0);
-        let local = home.join("etc/rules/local_rules.xml");
-        std::fs::write(&local, LOCAL_RULES).unwrap();
-        mode(&local, 0o660);
-        chown_wazuh(&local, 0);
-        std::fs::write(home.join("ruleset/rules/0095-sshd_rules.xml"), SSHD_RULES).unwrap();
-        mode(&home.join("integrations"), 0o750);
-        chown_wazuh(&home.join("integrations"), 0);
-        mode(&home.join("etc/rules"), 0o770);
-        chown_wazuh(&home.join("etc/rules"), 0);
-        for name in ["wazuh-control", "wazuh-integratord", "wazuh-analysisd"] {
-            let p = home.join("bin").join(name);
-            std::fs::write(&p, STAND_IN).unwrap();
-            mode(&p, 0o750);
-        }
-        Manager { dir }
+            .manager_layout()
+            .dir("stand-in", Perm::AsCreated)
+            .ossec_conf(conf)
+            .stock_rules()
+            .stand_ins(STAND_IN)
+            .build();
+        Manager { dir: home.dir }
     }
 
     pub fn path(&self) -> &Path {
@@ -221,10 +154,7 @@ impl Manager {
     }
 
     pub fn write_settings(&self, settings: &serde_json::Value) {
-        let p = self.file("etc/custom-misp.json");
-        std::fs::write(&p, serde_json::to_vec_pretty(settings).unwrap()).unwrap();
-        mode(&p, 0o640);
-        chown_wazuh(&p, 0);
+        home::write_settings(self.path(), settings, 0o640);
     }
 
     pub fn wazuh_misp(&self, args: &[&str]) -> Output {

@@ -1,14 +1,20 @@
-//! Shared fixtures for the end-to-end tests: a throw-away Wazuh home with the built binary
-//! installed as `integrations/custom-misp` (root:wazuh 0750 when running as root), a real Unix
-//! datagram socket bound as analysisd's queue, and a runner that execs the binary exactly as
-//! integratord does (argv[0] `integrations`, cwd the Wazuh home, alert in a temp file).
+//! Shared fixtures for the end-to-end tests: a throw-away Wazuh home (built by [`home`]) with the
+//! built binary installed as `integrations/custom-misp` (root:wazuh 0750 when running as root), a
+//! real Unix datagram socket bound as analysisd's queue, and a runner that execs the binary
+//! exactly as integratord does (argv[0] `integrations`, cwd the Wazuh home, alert in a temp file).
 #![allow(dead_code)]
 
+pub mod home;
 pub mod manager;
+
+// Not every test crate asks for it.
+#[allow(unused_imports)]
+pub use home::wazuh_gid;
+
+use home::{HomeBuilder, Perm};
 
 use misp_double::MispDouble;
 use serde_json::{json, Value};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -56,40 +62,27 @@ pub struct WazuhHome {
     pub queue: Option<UnixDatagram>,
 }
 
-pub fn wazuh_gid() -> Option<u32> {
-    nix::unistd::Group::from_name("wazuh")
-        .ok()
-        .flatten()
-        .map(|g| g.gid.as_raw())
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 impl WazuhHome {
     pub fn new() -> WazuhHome {
-        let dir = tempfile::Builder::new()
-            .prefix("wazuh-home-")
-            .tempdir()
-            .unwrap();
-        let home = dir.path();
-        for d in ["etc", "logs/alerts", "queue/sockets", "integrations", "var"] {
-            std::fs::create_dir_all(home.join(d)).unwrap();
-        }
-        let bin = home.join("integrations/custom-misp");
-        std::fs::copy(BIN, &bin).unwrap();
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o750)).unwrap();
-        if is_root() {
-            if let Some(gid) = wazuh_gid() {
-                std::os::unix::fs::chown(&bin, Some(0), Some(gid)).unwrap();
-                std::os::unix::fs::chown(home.join("logs"), Some(0), Some(gid)).unwrap();
-            }
-        }
-        let queue = UnixDatagram::bind(home.join("queue/sockets/queue")).unwrap();
+        WazuhHome::build(WazuhHome::builder())
+    }
+
+    /// The runtime's directories, the integration, `logs` root:wazuh, and the queue socket.
+    pub fn builder() -> HomeBuilder {
+        HomeBuilder::new()
+            .runtime_layout()
+            .integration()
+            .dir("logs", Perm::RootWazuhAsCreated)
+            .queue(Perm::AsCreated)
+    }
+
+    /// A home from [`WazuhHome::builder`] with more pieces.
+    pub fn build(builder: HomeBuilder) -> WazuhHome {
+        let home = builder.build();
+        let queue = home.queue.expect("the builder binds the queue");
         queue.set_nonblocking(true).unwrap();
         WazuhHome {
-            dir,
+            dir: home.dir,
             queue: Some(queue),
         }
     }
@@ -115,15 +108,7 @@ impl WazuhHome {
     }
 
     pub fn write_settings_mode(&self, settings: &Value, mode: u32) -> PathBuf {
-        let p = self.path().join("etc/custom-misp.json");
-        std::fs::write(&p, serde_json::to_vec_pretty(settings).unwrap()).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        if is_root() {
-            if let Some(gid) = wazuh_gid() {
-                std::os::unix::fs::chown(&p, Some(0), Some(gid)).unwrap();
-            }
-        }
-        p
+        home::write_settings(self.path(), settings, mode)
     }
 
     /// Runs the installed integration on `alert` exactly as integratord does.

@@ -4,7 +4,8 @@
 use super::{chown_chmod, one_line, Check, Ctx};
 use crate::runtime::breaker::{BreakerState, Phase, BREAKER_FILE};
 use crate::runtime::cache::{Cache, CACHE_FILE};
-use crate::runtime::{lookup, state};
+use crate::runtime::lookup;
+use crate::wazuh::home::state_dir;
 use crate::wazuh::log::LOG_PATH;
 use crate::wazuh::queue::QUEUE_PATH;
 use serde_json::json;
@@ -320,7 +321,7 @@ pub(super) fn redact_keys(line: &str, key: Option<&str>) -> String {
 
 /// `state.dir` and `state.breaker` (with the cache's numbers when there is a cache).
 pub(super) fn state_checks(ctx: &Ctx) -> Vec<Check> {
-    let dir = state::dir(&ctx.home);
+    let dir = state_dir(&ctx.home);
     let rel = ctx.rel(&dir);
     let meta = match std::fs::metadata(&dir) {
         Ok(m) if m.is_dir() => m,

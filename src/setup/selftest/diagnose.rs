@@ -1,21 +1,18 @@
 //! Why a stage did not happen: the likely causes, ranked by what the test could observe (the
 //! preconditions' warnings, whether MISP knew the test IP, what the lookup cache and the circuit
 //! breaker say the integration did, the daemons' pid files), and the log lines that bear on it.
-//!
-//! Wazuh writes `var/run/<daemon>-<pid>.pid` when a daemon starts (`CreatePID` in
-//! src/shared/file_op.c, 4.x): its modification time is the daemon's start, which tells whether
-//! a file changed after it last read it.
 
 use super::preflight::Context;
 use super::Watched;
 use crate::runtime::breaker::{Breaker, Phase};
 use crate::runtime::cache::{self, Cache, Cached};
-use crate::runtime::{lookup, state};
+use crate::runtime::lookup;
+use crate::wazuh::daemon::{self, Daemon};
+use crate::wazuh::home::state_dir;
 use crate::wazuh::log::LOG_PATH;
 use crate::wazuh::rules::STOCK_SSHD_PARENTS;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::time::SystemTime;
 
 const OSSEC_LOG: &str = "logs/ossec.log";
 /// At most this much of a log is read, from its end.
@@ -23,62 +20,6 @@ const TAIL_BYTES: u64 = 256 * 1024;
 const MAX_LINES: usize = 8;
 const RESTART: &str =
     "restart the manager (`systemctl restart wazuh-manager`, or `wazuh-control restart`)";
-
-pub(crate) enum Daemon {
-    Running {
-        pid: u32,
-        since: SystemTime,
-    },
-    NotRunning,
-    /// No `var/run` to tell (not a packaged layout).
-    Unknown,
-}
-
-/// Whether `name` runs, from its pid file.
-pub(crate) fn daemon(home: &Path, name: &str) -> Daemon {
-    let Ok(dir) = std::fs::read_dir(home.join("var/run")) else {
-        return Daemon::Unknown;
-    };
-    let prefix = format!("{name}-");
-    let proc_visible = Path::new("/proc/self").exists();
-    let mut best: Option<(u32, SystemTime)> = None;
-    for entry in dir.flatten() {
-        let file = entry.file_name();
-        let Some(pid) = file
-            .to_str()
-            .and_then(|f| f.strip_prefix(&prefix))
-            .and_then(|f| f.strip_suffix(".pid"))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if proc_visible && !Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        let since = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        if best.is_none_or(|(_, t)| since > t) {
-            best = Some((pid, since));
-        }
-    }
-    match best {
-        Some((pid, since)) => Daemon::Running { pid, since },
-        None => Daemon::NotRunning,
-    }
-}
-
-/// The first of these files (relative to the home) modified after `since`.
-pub(crate) fn newer_than(home: &Path, rels: &[&str], since: SystemTime) -> Option<String> {
-    rels.iter()
-        .find(|rel| {
-            std::fs::metadata(home.join(rel))
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t > since)
-        })
-        .map(|rel| rel.to_string())
-}
 
 /// Sizes of the logs when the line was injected, to show only what was written since.
 pub(crate) struct Offsets {
@@ -168,7 +109,7 @@ pub(crate) fn analysisd_log_lines(home: &Path, before: &Offsets) -> Vec<String> 
 /// Stage A did not happen.
 pub(crate) fn no_trigger_causes(home: &Path, ctx: &Context) -> Vec<String> {
     let mut causes = ctx.a_warnings.clone();
-    if !matches!(daemon(home, "wazuh-analysisd"), Daemon::NotRunning) {
+    if !matches!(daemon::status(home, "wazuh-analysisd"), Daemon::NotRunning) {
         causes.push(format!(
             "wazuh-analysisd did not alert: if the rules were installed or changed since its last start, it does not have the self-test rule {} yet ({RESTART}); `wazuh-analysisd -t` shows rule warnings (a duplicate id or a missing if_sid drops a rule silently)",
             ctx.sample_id
@@ -213,7 +154,7 @@ enum CacheSays {
 
 fn cache_says(home: &Path, ctx: &Context) -> CacheSays {
     let loaded = &ctx.loaded;
-    let dir = state::dir(home);
+    let dir = state_dir(home);
     if !loaded.settings.cache.enabled || !dir.is_dir() {
         return CacheSays::CannotTell;
     }
@@ -263,7 +204,7 @@ pub(crate) fn no_enriched_causes(
             "MISP did not know {ip} before the injection either (see the test indicator stage)"
         ));
     }
-    let dir = state::dir(home);
+    let dir = state_dir(home);
     if dir.join(crate::runtime::breaker::BREAKER_FILE).is_file() {
         if let Ok(b) = Breaker::open(&dir, &ctx.loaded.settings.breaker) {
             let s = b.state();
@@ -306,49 +247,6 @@ pub(crate) fn error_kind_fix(kind: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pid_files_tell_running_daemons_and_their_start() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            daemon(dir.path(), "wazuh-analysisd"),
-            Daemon::Unknown
-        ));
-        std::fs::create_dir_all(dir.path().join("var/run")).unwrap();
-        assert!(matches!(
-            daemon(dir.path(), "wazuh-analysisd"),
-            Daemon::NotRunning
-        ));
-        // A stale pid file (no such process) does not count.
-        std::fs::write(dir.path().join("var/run/wazuh-analysisd-999999999.pid"), "").unwrap();
-        assert!(matches!(
-            daemon(dir.path(), "wazuh-analysisd"),
-            Daemon::NotRunning
-        ));
-        let me = std::process::id();
-        std::fs::write(
-            dir.path().join(format!("var/run/wazuh-analysisd-{me}.pid")),
-            "",
-        )
-        .unwrap();
-        match daemon(dir.path(), "wazuh-analysisd") {
-            Daemon::Running { pid, since } => {
-                assert_eq!(pid, me);
-                std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                std::fs::write(dir.path().join("etc/x"), "").unwrap();
-                assert_eq!(
-                    newer_than(dir.path(), &["etc/y", "etc/x"], since).as_deref(),
-                    Some("etc/x")
-                );
-            }
-            _ => panic!("running"),
-        }
-        assert!(matches!(
-            daemon(dir.path(), "wazuh-integratord"),
-            Daemon::NotRunning
-        ));
-    }
 
     #[test]
     fn log_lines_since_the_injection_else_the_last_ones_marked() {

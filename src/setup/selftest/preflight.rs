@@ -2,14 +2,15 @@
 //! stages could not say anything useful); warnings let it run and come back as the first
 //! likely causes when a stage does not happen.
 
-use super::diagnose::{self, Daemon};
 use super::{Check, SelfTestOptions, DEFAULT_TEST_IP};
 use crate::ioc::{self, Indicator, IocKind};
 use crate::runtime::breaker::{Breaker, Phase};
+use crate::runtime::cache;
 use crate::runtime::extract::{self, SkipReason};
-use crate::runtime::{cache, state};
 use crate::settings::{Loaded, Overrides, Settings};
+use crate::wazuh::daemon::{self, Daemon};
 use crate::wazuh::detect::OSSEC_CONF;
+use crate::wazuh::home::state_dir;
 use crate::wazuh::install::INTEGRATION_PATH;
 use crate::wazuh::ossec_conf::{self, Filters, ManagedState};
 use crate::wazuh::queue::QUEUE_PATH;
@@ -147,7 +148,7 @@ pub(crate) fn check(home: &Path, opts: &SelfTestOptions) -> Preflight {
 
     // The circuit breaker.
     if let Some(l) = &loaded {
-        let dir = state::dir(home);
+        let dir = state_dir(home);
         if dir.join(crate::runtime::breaker::BREAKER_FILE).is_file() {
             if let Ok(b) = Breaker::open(&dir, &l.settings.breaker) {
                 let s = b.state();
@@ -464,8 +465,8 @@ fn check_daemons(
 ) {
     let restart =
         "restart the manager (`systemctl restart wazuh-manager`, or `wazuh-control restart`)";
-    let analysisd = diagnose::daemon(home, "wazuh-analysisd");
-    let integratord = diagnose::daemon(home, "wazuh-integratord");
+    let analysisd = daemon::status(home, "wazuh-analysisd");
+    let integratord = daemon::status(home, "wazuh-integratord");
     match &analysisd {
         Daemon::NotRunning => {
             let msg = "wazuh-analysisd does not run (no live var/run/wazuh-analysisd-*.pid)";
@@ -473,7 +474,7 @@ fn check_daemons(
             checks.push(Check::warn("analysisd", msg, restart));
         }
         Daemon::Running { pid, since } => {
-            if let Some(changed) = diagnose::newer_than(home, &[RULES_FILE], *since) {
+            if let Some(changed) = daemon::newer_than(home, &[RULES_FILE], *since) {
                 let msg = format!(
                     "{changed} changed after wazuh-analysisd started: the rules it runs are older"
                 );
@@ -493,8 +494,7 @@ fn check_daemons(
             checks.push(Check::warn("integratord", msg, restart));
         }
         Daemon::Running { pid, since } => {
-            if let Some(changed) =
-                diagnose::newer_than(home, &[OSSEC_CONF, INTEGRATION_PATH], *since)
+            if let Some(changed) = daemon::newer_than(home, &[OSSEC_CONF, INTEGRATION_PATH], *since)
             {
                 let msg = format!("{changed} changed after wazuh-integratord started: it reads its blocks and checks the integration only at start");
                 b_warnings.push(format!("{msg}; {restart}"));

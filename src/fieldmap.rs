@@ -1,13 +1,14 @@
 //! The declarative field map: which alert fields hold indicators, of what kind, written how.
 //! The built-in map is `templates/field-map.json`; a settings file may replace it, so a new
-//! decoder needs no recompile.
+//! decoder needs no recompile. It is part of the settings schema, and the runtime's extraction
+//! walks it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
 /// The built-in map, compiled in so the runtime needs no file besides its settings.
-pub const DEFAULT_FIELD_MAP: &str = include_str!("../../templates/field-map.json");
+pub const DEFAULT_FIELD_MAP: &str = include_str!("../templates/field-map.json");
 
 /// Parses the built-in map. It is tested at build time, so a failure here is a packaging bug.
 pub fn default_rules() -> Vec<FieldRule> {

@@ -1,10 +1,15 @@
 //! The settings file `<wazuh-home>/etc/custom-misp.json`: its schema (version 1), the safe
 //! defaults, the permission check, and how integratord's own `<api_key>`, `<hook_url>` and
 //! `<options>` override it. The runtime is lenient (unknown keys are reported, never fatal) so an
-//! older copy on a cluster worker keeps working with a newer master's file.
+//! older copy on a cluster worker keeps working with a newer master's file. Writing it (`setup`,
+//! and `install`'s stored choices) is `write`'s job.
 
+mod write;
+
+pub use write::{compose, with_install_choices, SetupChoices};
+
+use crate::fieldmap::FieldRule;
 use crate::ioc::{Cidr, IocKind};
-use crate::runtime::fieldmap::FieldRule;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -17,7 +22,7 @@ use std::path::{Path, PathBuf};
 pub const SETTINGS_PATH: &str = "etc/custom-misp.json";
 pub const SCHEMA_VERSION: u64 = 1;
 /// Bits that must be clear: group write/exec and anything for others (the file holds the key).
-const FORBIDDEN_MODE_BITS: u32 = 0o037;
+pub const FORBIDDEN_MODE_BITS: u32 = 0o037;
 const MAX_SETTINGS_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
