@@ -77,6 +77,10 @@ impl Condition {
     }
 }
 
+/// The most steps a path may have. Alerts are kept to `alert::KEPT_DEPTH` levels when read, far
+/// deeper than this, so every path a field map can name is still there.
+pub const MAX_STEPS: usize = 32;
+
 /// A dotted path into the alert, where `name[]` walks every element of an array:
 /// `data.dns.queries[].rrname`. A leaf that is an array yields each of its strings.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +156,12 @@ impl TryFrom<String> for FieldPath {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if steps.len() > MAX_STEPS {
+            return Err(format!(
+                "{text:?} has {} steps; a field path has at most {MAX_STEPS}",
+                steps.len()
+            ));
+        }
         Ok(FieldPath { text, steps })
     }
 }
@@ -202,5 +212,7 @@ mod tests {
         assert!(out.is_empty());
         assert!(FieldPath::try_from("data..x".to_string()).is_err());
         assert!(FieldPath::try_from("data.x[0]".to_string()).is_err());
+        assert!(FieldPath::try_from(vec!["a"; MAX_STEPS].join(".")).is_ok());
+        assert!(FieldPath::try_from(vec!["a"; MAX_STEPS + 1].join(".")).is_err());
     }
 }

@@ -12,5 +12,6 @@ pub mod misp;
 pub mod runtime;
 pub mod settings;
 pub mod setup;
+pub mod state;
 pub mod sync;
 pub mod wazuh;

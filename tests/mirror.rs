@@ -54,8 +54,12 @@ fn sync(home: &WazuhHome, args: &[&str]) -> Value {
     all.extend_from_slice(args);
     let out = wazuh_misp(home, &all);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut v: Value = serde_json::from_str(text.trim())
-        .unwrap_or_else(|e| panic!("sync --json printed {text:?} ({e}); stderr {}", String::from_utf8_lossy(&out.stderr)));
+    let mut v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "sync --json printed {text:?} ({e}); stderr {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     v["exit"] = out.status.code().into();
     v
 }
@@ -67,7 +71,11 @@ fn mirror_file(home: &WazuhHome) -> PathBuf {
 fn lookup(home: &WazuhHome, value: &str) -> (i32, Value) {
     let out = wazuh_misp(home, &["mirror", "lookup", "--json", value]);
     let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!("mirror lookup {value}: {} {}", stdout(&out), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "mirror lookup {value}: {} {}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (out.status.code().unwrap_or(-1), v)
 }
@@ -76,7 +84,11 @@ fn found(home: &WazuhHome, value: &str) -> Vec<String> {
     let (code, v) = lookup(home, value);
     let ids: Vec<String> = v["matches"]
         .as_array()
-        .map(|a| a.iter().map(|m| m["attribute"]["id"].as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|m| m["attribute"]["id"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(code, if ids.is_empty() { 1 } else { 0 }, "{v}");
     ids
@@ -109,7 +121,12 @@ fn run_all(home: &WazuhHome) -> (Vec<Value>, Vec<Value>) {
         assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
         for d in home.datagrams() {
             let (_, mut p) = split_datagram(&d);
-            sources.push(p["misp"].as_object_mut().and_then(|m| m.remove("source")).unwrap_or(Value::Null));
+            sources.push(
+                p["misp"]
+                    .as_object_mut()
+                    .and_then(|m| m.remove("source"))
+                    .unwrap_or(Value::Null),
+            );
             payloads.push(p);
         }
     }
@@ -140,7 +157,6 @@ fn mirror_mode_sends_what_online_mode_sends_without_a_single_request() {
     assert_eq!(got, expected);
     assert!(sources.iter().all(|s| s == "mirror"), "{sources:?}");
     assert_eq!(double.requests().len(), 0, "mirror mode asked MISP");
-
 }
 
 #[test]
@@ -154,14 +170,23 @@ fn each_kind_of_misp_edit_reaches_the_mirror_at_the_next_sync() {
     let before = std::fs::read(mirror_file(&home)).unwrap();
     double.clear_requests();
     let s = sync(&home, &[]);
-    assert_eq!((s["kind"].as_str(), s["changed"].as_bool()), (Some("incremental"), Some(false)), "{s}");
+    assert_eq!(
+        (s["kind"].as_str(), s["changed"].as_bool()),
+        (Some("incremental"), Some(false)),
+        "{s}"
+    );
     assert_eq!(double.requests().len(), 1);
     assert_eq!(std::fs::read(mirror_file(&home)).unwrap(), before);
 
     // An analyst adds an attribute: MISP unpublishes the event, so it leaves the mirror...
     let new_ip = "198.51.100.77".replace("198.51.100", "45.133.1");
     let id = double
-        .add_attribute_as_user(Attribute::new(0, seed::EVENT_SSH_BRUTE_FORCE, "ip-src", &new_ip))
+        .add_attribute_as_user(Attribute::new(
+            0,
+            seed::EVENT_SSH_BRUTE_FORCE,
+            "ip-src",
+            &new_ip,
+        ))
         .unwrap();
     double.advance_clock(1);
     assert_eq!(sync(&home, &[])["kind"], "incremental");
@@ -207,7 +232,13 @@ fn each_kind_of_misp_edit_reaches_the_mirror_at_the_next_sync() {
     // After all that, the incremental mirror is exactly what a full sync builds.
     let full = stateful(&double, mirror_mode());
     sync(&full, &["--full"]);
-    for v in [seed::PHISHING_HOSTNAME, seed::INVOICE_FILENAME_SHA256.split('|').nth(1).unwrap(), &new_ip, seed::BRUTE_FORCE_IP, seed::C2_IP] {
+    for v in [
+        seed::PHISHING_HOSTNAME,
+        seed::INVOICE_FILENAME_SHA256.split('|').nth(1).unwrap(),
+        &new_ip,
+        seed::BRUTE_FORCE_IP,
+        seed::C2_IP,
+    ] {
         assert_eq!(found(&home, v), found(&full, v), "{v}");
     }
 }
@@ -242,20 +273,36 @@ fn failed_syncs_leave_the_previous_mirror_serving_and_report_once() {
     let good = std::fs::read(mirror_file(&home)).unwrap();
     double.unpublish_event(1);
     for fault in [
-        Fault::Status { status: 500, content_type: "application/json".into(), body: "{}".into() },
+        Fault::Status {
+            status: 500,
+            content_type: "application/json".into(),
+            body: "{}".into(),
+        },
         Fault::Html,
         Fault::Reset,
-        Fault::Status { status: 403, content_type: "application/json".into(), body: "{\"name\":\"Authentication failed.\"}".into() },
+        Fault::Status {
+            status: 403,
+            content_type: "application/json".into(),
+            body: "{\"name\":\"Authentication failed.\"}".into(),
+        },
         Fault::Huge(1 << 20),
     ] {
         double.set_fault(fault.clone());
         let s = sync(&home, &["--full"]);
         assert_eq!(s["exit"], 6, "{fault:?}: {s}");
-        assert_eq!(std::fs::read(mirror_file(&home)).unwrap(), good, "{fault:?}");
+        assert_eq!(
+            std::fs::read(mirror_file(&home)).unwrap(),
+            good,
+            "{fault:?}"
+        );
         assert_eq!(found(&home, seed::C2_IP), vec!["2"]);
     }
     // One event for the whole episode, with the rule's field.
-    let events: Vec<Value> = home.datagrams().iter().map(|d| split_datagram(d).1).collect();
+    let events: Vec<Value> = home
+        .datagrams()
+        .iter()
+        .map(|d| split_datagram(d).1)
+        .collect();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["misp"]["mirror"]["status"], "sync_failed");
     let stats = wazuh_misp(&home, &["mirror", "stats", "--json"]);
@@ -264,7 +311,10 @@ fn failed_syncs_leave_the_previous_mirror_serving_and_report_once() {
     // A hung MISP: the sync's own request timeout ends it.
     double.set_fault(Fault::Hang);
     let mut settings = WazuhHome::settings_for(&double);
-    merge(&mut settings, json!({"lookup": {"mode": "mirror"}, "mirror": {"request_timeout_s": 1}}));
+    merge(
+        &mut settings,
+        json!({"lookup": {"mode": "mirror"}, "mirror": {"request_timeout_s": 1}}),
+    );
     home.write_settings(&settings);
     let s = sync(&home, &[]);
     assert_eq!(s["exit"], 6, "{s}");
@@ -274,7 +324,8 @@ fn failed_syncs_leave_the_previous_mirror_serving_and_report_once() {
     double.set_fault(Fault::None);
     assert_eq!(sync(&home, &[])["exit"], 0);
     assert!(found(&home, seed::C2_IP).is_empty());
-    let stats: Value = serde_json::from_slice(&wazuh_misp(&home, &["mirror", "stats", "--json"]).stdout).unwrap();
+    let stats: Value =
+        serde_json::from_slice(&wazuh_misp(&home, &["mirror", "stats", "--json"]).stdout).unwrap();
     assert_eq!(stats["status"]["failing_since"], 0);
     assert!(std::fs::read_dir(home.path().join("var/custom-misp"))
         .unwrap()
@@ -309,14 +360,20 @@ fn a_policy_change_forces_a_full_sync_and_an_old_mirror_is_never_used() {
     sync(&home, &[]);
     assert_eq!(found(&home, seed::NON_IDS_IP), Vec::<String>::new());
     let mut settings = WazuhHome::settings_for(&double);
-    merge(&mut settings, json!({"lookup": {"mode": "mirror", "to_ids": false}}));
+    merge(
+        &mut settings,
+        json!({"lookup": {"mode": "mirror", "to_ids": false}}),
+    );
     home.write_settings(&settings);
     // Until the sync, the mirror built for to_ids=true answers nothing (and says so, once).
     let out = home.run_json(&sshd_alert(seed::BRUTE_FORCE_IP));
     assert_eq!(out.status.code(), Some(0));
     let d = home.datagrams();
     assert_eq!(d.len(), 1, "{d:?}");
-    assert_eq!(split_datagram(&d[0]).1["misp"]["mirror"]["status"], "missing");
+    assert_eq!(
+        split_datagram(&d[0]).1["misp"]["mirror"]["status"],
+        "missing"
+    );
     home.run_json(&sshd_alert(seed::BRUTE_FORCE_IP));
     assert!(home.datagrams().is_empty());
     let s = sync(&home, &[]);
@@ -328,33 +385,66 @@ fn a_policy_change_forces_a_full_sync_and_an_old_mirror_is_never_used() {
 #[test]
 fn hybrid_asks_misp_only_for_kinds_outside_the_mirror_and_while_it_is_stale() {
     let double = MispDouble::http();
-    let home = stateful(&double, json!({"lookup": {"mode": "hybrid"}, "mirror": {"kinds": ["ip"]}, "cache": {"enabled": false}}));
+    let home = stateful(
+        &double,
+        json!({"lookup": {"mode": "hybrid"}, "mirror": {"kinds": ["ip"]}, "cache": {"enabled": false}}),
+    );
     sync(&home, &[]);
     double.clear_requests();
     let mut alert = sshd_alert(seed::BRUTE_FORCE_IP);
     alert["data"]["url"] = json!(seed::MALWARE_URL);
     home.run_json(&alert);
-    let payloads: Vec<Value> = home.datagrams().iter().map(|d| split_datagram(d).1).collect();
+    let payloads: Vec<Value> = home
+        .datagrams()
+        .iter()
+        .map(|d| split_datagram(d).1)
+        .collect();
     let sources: Vec<(&str, &str)> = payloads
         .iter()
-        .map(|p| (p["misp"]["ioc_kind"].as_str().unwrap(), p["misp"]["source"].as_str().unwrap_or("misp")))
+        .map(|p| {
+            (
+                p["misp"]["ioc_kind"].as_str().unwrap(),
+                p["misp"]["source"].as_str().unwrap_or("misp"),
+            )
+        })
         .collect();
-    assert_eq!(sources, vec![("ip", "mirror"), ("domain", "misp"), ("url", "misp")], "{payloads:?}");
+    assert_eq!(
+        sources,
+        vec![("ip", "mirror"), ("domain", "misp"), ("url", "misp")],
+        "{payloads:?}"
+    );
     let reqs = double.requests();
     assert_eq!(reqs.len(), 1);
     assert!(!reqs[0].body_text().contains(seed::BRUTE_FORCE_IP));
 
     // Stale (max_age 1 s, two seconds later): everything goes to MISP again.
     let mut settings = WazuhHome::settings_for(&double);
-    merge(&mut settings, json!({"lookup": {"mode": "hybrid"}, "mirror": {"kinds": ["ip"], "max_age_s": 1}, "cache": {"enabled": false}}));
+    merge(
+        &mut settings,
+        json!({"lookup": {"mode": "hybrid"}, "mirror": {"kinds": ["ip"], "max_age_s": 1}, "cache": {"enabled": false}}),
+    );
     home.write_settings(&settings);
     std::thread::sleep(Duration::from_millis(2100));
     double.clear_requests();
     home.run_json(&sshd_alert(seed::BRUTE_FORCE_IP));
-    let payloads: Vec<Value> = home.datagrams().iter().map(|d| split_datagram(d).1).collect();
+    let payloads: Vec<Value> = home
+        .datagrams()
+        .iter()
+        .map(|d| split_datagram(d).1)
+        .collect();
     assert_eq!(double.requests().len(), 1);
-    assert!(payloads.iter().any(|p| p["misp"]["value"] == seed::BRUTE_FORCE_IP && p["misp"]["source"].is_null()), "{payloads:?}");
-    assert!(payloads.iter().any(|p| p["misp"]["mirror"]["status"] == "stale"), "{payloads:?}");
+    assert!(
+        payloads
+            .iter()
+            .any(|p| p["misp"]["value"] == seed::BRUTE_FORCE_IP && p["misp"]["source"].is_null()),
+        "{payloads:?}"
+    );
+    assert!(
+        payloads
+            .iter()
+            .any(|p| p["misp"]["mirror"]["status"] == "stale"),
+        "{payloads:?}"
+    );
 }
 
 #[test]
@@ -367,7 +457,13 @@ fn a_sync_killed_at_any_point_leaves_a_whole_mirror() {
     let probe = double.with_dataset(|d| {
         d.attributes
             .iter()
-            .find(|a| a.kind == "ip-dst" && a.to_ids && !a.deleted && d.event(a.event_id).is_some_and(|e| e.published && !e.protected))
+            .find(|a| {
+                a.kind == "ip-dst"
+                    && a.to_ids
+                    && !a.deleted
+                    && d.event(a.event_id)
+                        .is_some_and(|e| e.published && !e.protected)
+            })
             .map(|a| a.value.clone())
             .unwrap()
     });
@@ -387,7 +483,10 @@ fn a_sync_killed_at_any_point_leaves_a_whole_mirror() {
         let _ = child.wait();
         let now = std::fs::read(mirror_file(&home)).unwrap();
         // The old file or a complete new one (same content, another hash key), never a torn one.
-        assert!(now == good || now.len() == good.len(), "kill after {delay_ms} ms");
+        assert!(
+            now == good || now.len() == good.len(),
+            "kill after {delay_ms} ms"
+        );
         assert!(!found(&home, &probe).is_empty(), "kill after {delay_ms} ms");
     }
     // The next sync cleans up what the killed ones left.
@@ -396,4 +495,3 @@ fn a_sync_killed_at_any_point_leaves_a_whole_mirror() {
         .unwrap()
         .all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp.")));
 }
-

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 
 fn open(home: &Path) -> Result<(Option<Mirror>, Status, std::path::PathBuf)> {
-    let dir = crate::runtime::state::dir(home);
+    let dir = crate::wazuh::home::state_dir(home);
     if !dir.is_dir() {
         bail!(
             "{} does not exist: run `sudo wazuh-misp install` first",
@@ -121,10 +121,16 @@ fn indicators_for(value: &str) -> Vec<Indicator> {
         }
         return out;
     }
-    [IocKind::Ip, IocKind::Md5, IocKind::Sha1, IocKind::Sha256, IocKind::Domain]
-        .into_iter()
-        .find_map(|k| ioc::normalize(value, k).map(|v| vec![ind(k, v)]))
-        .unwrap_or_default()
+    [
+        IocKind::Ip,
+        IocKind::Md5,
+        IocKind::Sha1,
+        IocKind::Sha256,
+        IocKind::Domain,
+    ]
+    .into_iter()
+    .find_map(|k| ioc::normalize(value, k).map(|v| vec![ind(k, v)]))
+    .unwrap_or_default()
 }
 
 /// Exit 0 when the mirror holds something for `value`, 1 when it holds nothing.
@@ -132,7 +138,10 @@ pub fn lookup(home: &Path, value: &str, as_json: bool, out: &mut dyn Write) -> R
     let loaded = Settings::load(home, &Overrides::default())?;
     let (mirror, _, path) = open(home)?;
     let Some(m) = mirror else {
-        bail!("no mirror at {}: run `sudo wazuh-misp sync`", path.display());
+        bail!(
+            "no mirror at {}: run `sudo wazuh-misp sync`",
+            path.display()
+        );
     };
     let indicators = indicators_for(value);
     if indicators.is_empty() {

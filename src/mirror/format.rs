@@ -162,7 +162,7 @@ impl Builder {
     /// records [`Builder::copy`] will take over).
     pub fn create(dir: &Path, keys: Option<(u64, u64)>) -> io::Result<Builder> {
         let tmp = dir.join(format!(".{MIRROR_FILE}.tmp.{}", std::process::id()));
-        let file = crate::runtime::state::create_shared_truncated(&tmp)?;
+        let file = crate::state::create_shared_truncated(&tmp)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(&[0u8; HEADER_LEN as usize])?;
         Ok(Builder {
@@ -262,7 +262,10 @@ impl Builder {
     /// Records an event's state as MISP listed it (keeps the uuid and info its records gave).
     pub fn event(&mut self, e: EventEntry) {
         let slot = self.events.entry(e.id).or_default();
-        let (uuid, info) = (std::mem::take(&mut slot.uuid), std::mem::take(&mut slot.info));
+        let (uuid, info) = (
+            std::mem::take(&mut slot.uuid),
+            std::mem::take(&mut slot.info),
+        );
         *slot = e;
         if slot.uuid.is_empty() && slot.info.is_empty() {
             slot.uuid = uuid;
@@ -424,9 +427,12 @@ pub struct Record<'m> {
 impl Record<'_> {
     /// (kind byte, hash) of each index key.
     fn keys(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
-        self.keys
-            .chunks_exact(KEY_LEN as usize)
-            .map(|c| (c[0], u64::from_le_bytes(c[1..9].try_into().unwrap_or_default())))
+        self.keys.chunks_exact(KEY_LEN as usize).map(|c| {
+            (
+                c[0],
+                u64::from_le_bytes(c[1..9].try_into().unwrap_or_default()),
+            )
+        })
     }
 
     /// The kinds this record is indexed under (one per key).
@@ -502,8 +508,9 @@ impl Mirror {
         {
             return Err(corrupt("sections out of bounds"));
         }
-        let meta: Meta = serde_json::from_slice(&m.map[meta_off as usize..(meta_off + meta_len) as usize])
-            .map_err(|_| corrupt("meta"))?;
+        let meta: Meta =
+            serde_json::from_slice(&m.map[meta_off as usize..(meta_off + meta_len) as usize])
+                .map_err(|_| corrupt("meta"))?;
         Ok(Mirror { meta, ..m })
     }
 
@@ -630,7 +637,11 @@ impl Mirror {
     /// hash matched: re-check them (`search::match_attributes`).
     pub fn candidates(&self, kind: IocKind, key: &str) -> Vec<(u64, Attribute)> {
         let hash = key_hash(self.keys, kind, key);
-        let bucket = if self.bits == 0 { 0 } else { hash >> (64 - self.bits) };
+        let bucket = if self.bits == 0 {
+            0
+        } else {
+            hash >> (64 - self.bits)
+        };
         let (Some(start), Some(end)) = (
             self.u32_at(self.buckets_off + bucket * 4),
             self.u32_at(self.buckets_off + (bucket + 1) * 4),
@@ -672,7 +683,10 @@ mod tests {
             event_uuid: format!("event-uuid-{event}"),
             event_info: format!("event {event}"),
             comment: "a \"quoted\" comment".into(),
-            tags: vec!["tlp:white".into(), "misp-galaxy:threat-actor=\"TA542\"".into()],
+            tags: vec![
+                "tlp:white".into(),
+                "misp-galaxy:threat-actor=\"TA542\"".into(),
+            ],
         }
     }
 
@@ -689,7 +703,14 @@ mod tests {
             ..EventEntry::default()
         });
         let dest = dir.join(MIRROR_FILE);
-        b.finish(Meta { policy: "p".into(), ..Meta::default() }, &dest).unwrap();
+        b.finish(
+            Meta {
+                policy: "p".into(),
+                ..Meta::default()
+            },
+            &dest,
+        )
+        .unwrap();
         Mirror::open(&dest).unwrap().unwrap()
     }
 
@@ -706,7 +727,10 @@ mod tests {
         let ip = m.candidates(IocKind::Ip, "185.220.101.47");
         assert_eq!(ip.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![3, 9]);
         assert_eq!(ip[1].1, attrs[0]);
-        assert_eq!(m.candidates(IocKind::Domain, "bad-update.net")[0].1, attrs[1]);
+        assert_eq!(
+            m.candidates(IocKind::Domain, "bad-update.net")[0].1,
+            attrs[1]
+        );
         let (k, v) = key(IocKind::Url, "http://malware-drop.ru/payload.exe");
         assert_eq!(m.candidates(k, &v)[0].1, attrs[3]);
         assert!(m.candidates(IocKind::Ip, "8.8.8.8").is_empty());
@@ -717,7 +741,10 @@ mod tests {
         assert_eq!(m.meta().policy, "p");
         // Event 4's listed state and its info from the records both survive.
         let e = m.event(4).unwrap();
-        assert_eq!((e.timestamp, e.published, e.indexed, e.info.as_str()), (99, true, true, "event 4"));
+        assert_eq!(
+            (e.timestamp, e.published, e.indexed, e.info.as_str()),
+            (99, true, true, "event 4")
+        );
         assert_eq!(m.events().map(|e| e.id).collect::<Vec<_>>(), vec![1, 2, 4]);
         assert_eq!(m.records().count(), 4);
     }
@@ -725,7 +752,13 @@ mod tests {
     #[test]
     fn copied_records_keep_their_keys_and_an_empty_mirror_works() {
         let dir = tempfile::tempdir().unwrap();
-        let old = build(dir.path(), &[attr(1, 1, "ip-src", "45.155.205.233"), attr(2, 2, "md5", "44d88612fea8a8f36de82e1278abb02f")]);
+        let old = build(
+            dir.path(),
+            &[
+                attr(1, 1, "ip-src", "45.155.205.233"),
+                attr(2, 2, "md5", "44d88612fea8a8f36de82e1278abb02f"),
+            ],
+        );
         let mut b = Builder::create(dir.path(), Some(old.hash_keys())).unwrap();
         for r in old.records().filter(|r| r.event_id == 2) {
             b.copy(&r, &old).unwrap();
@@ -739,7 +772,10 @@ mod tests {
         assert_eq!(m.meta().keys["md5"], 1);
 
         let empty = dir.path().join("empty.db");
-        Builder::create(dir.path(), None).unwrap().finish(Meta::default(), &empty).unwrap();
+        Builder::create(dir.path(), None)
+            .unwrap()
+            .finish(Meta::default(), &empty)
+            .unwrap();
         let m = Mirror::open(&empty).unwrap().unwrap();
         assert!(m.candidates(IocKind::Ip, "45.155.205.233").is_empty());
         assert_eq!(m.records().count(), 0);

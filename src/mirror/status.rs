@@ -45,6 +45,6 @@ impl Status {
 
     pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::runtime::state::write_shared(&path(state_dir), &bytes)
+        crate::state::write_shared(&path(state_dir), &bytes)
     }
 }

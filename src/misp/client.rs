@@ -186,7 +186,10 @@ impl MispClient {
             }
             E::BodyExceedsLimit(_) => MispError::new(
                 ErrorKind::Protocol,
-                format!("answer from {host} is larger than {} bytes", self.body_limit),
+                format!(
+                    "answer from {host} is larger than {} bytes",
+                    self.body_limit
+                ),
             ),
             E::Rustls(tls) => tls_error(host, tls),
             E::Tls(msg) => MispError::new(ErrorKind::Tls, format!("TLS with {host} failed: {msg}")),

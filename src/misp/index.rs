@@ -66,12 +66,17 @@ pub fn parse_index(body: &[u8]) -> Result<Vec<IndexedEvent>, MispError> {
             "MISP answered events/index with an HTML page instead of JSON: check misp.url".into(),
         ));
     }
-    let rows: Vec<Row> = serde_json::from_slice(body)
-        .map_err(|e| protocol(format!("MISP's events/index answer is not a list of events: {e}")))?;
+    let rows: Vec<Row> = serde_json::from_slice(body).map_err(|e| {
+        protocol(format!(
+            "MISP's events/index answer is not a list of events: {e}"
+        ))
+    })?;
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
         let Some(id) = row.id.number() else {
-            return Err(protocol("an event of events/index has no numeric id".into()));
+            return Err(protocol(
+                "an event of events/index has no numeric id".into(),
+            ));
         };
         events.push(IndexedEvent {
             id,
@@ -97,8 +102,16 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                IndexedEvent { id: 3, timestamp: 1_700_000_000, published: false },
-                IndexedEvent { id: 7, timestamp: 1_735_725_600, published: true },
+                IndexedEvent {
+                    id: 3,
+                    timestamp: 1_700_000_000,
+                    published: false
+                },
+                IndexedEvent {
+                    id: 7,
+                    timestamp: 1_735_725_600,
+                    published: true
+                },
             ]
         );
         assert_eq!(parse_index(b"[]").unwrap(), vec![]);
@@ -106,8 +119,17 @@ mod tests {
 
     #[test]
     fn html_and_other_shapes_are_protocol_errors() {
-        for body in [&b"<html>login</html>"[..], b"{\"response\":[]}", b"[{\"timestamp\":\"1\"}]", b"[{\"id\":\"x\"}]"] {
-            assert_eq!(parse_index(body).unwrap_err().kind, ErrorKind::Protocol, "{body:?}");
+        for body in [
+            &b"<html>login</html>"[..],
+            b"{\"response\":[]}",
+            b"[{\"timestamp\":\"1\"}]",
+            b"[{\"id\":\"x\"}]",
+        ] {
+            assert_eq!(
+                parse_index(body).unwrap_err().kind,
+                ErrorKind::Protocol,
+                "{body:?}"
+            );
         }
     }
 }

@@ -24,8 +24,9 @@ const MAX_ALERT_BYTES: u64 = 16 << 20;
 pub const MAX_DEPTH: usize = 1000;
 
 /// Alerts are kept to this depth; deeper values become `null`. Field-map paths are limited to far
-/// fewer steps (`fieldmap::MAX_STEPS`), so no indicator a rule can name is lost.
+/// fewer steps ([`crate::fieldmap::MAX_STEPS`]), so no indicator a rule can name is lost.
 pub const KEPT_DEPTH: usize = 64;
+const _: () = assert!(crate::fieldmap::MAX_STEPS * 2 <= KEPT_DEPTH);
 
 /// 1000 levels of serde_json's recursion took between 0.5 and 2 MiB of stack in a debug build;
 /// eight times that, of which only the pages touched are ever committed.

@@ -6,9 +6,9 @@
 //! server's `X-Rate-Limit-Reset`.
 
 use super::cache::Lock;
-use super::state;
 use crate::misp::{ErrorKind, MispError};
 use crate::settings::BreakerSettings;
+use crate::state;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io;

@@ -10,10 +10,10 @@
 //! checksum, so a torn read is a miss. Writers hold `flock` for a few microseconds. A corrupt or
 //! foreign file is rebuilt, never fatal.
 
-use super::state;
 use crate::ioc::{Indicator, IocKind};
 use crate::misp::search::Attribute;
 use crate::settings::CacheSettings;
+use crate::state;
 use serde::{Deserialize, Serialize};
 use siphasher::sip128::{Hasher128, SipHasher24};
 use std::fs::File;

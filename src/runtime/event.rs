@@ -228,7 +228,8 @@ mod tests {
     fn oversized_events_are_trimmed_but_stay_valid_json() {
         let (m, alert) = sample("é\"".repeat(40_000));
         let loc = Location::manager();
-        let framed = frame_to_fit(&loc, match_payload(&m, &alert, "https://m", Source::Misp)).unwrap();
+        let framed =
+            frame_to_fit(&loc, match_payload(&m, &alert, "https://m", Source::Misp)).unwrap();
         assert!(framed.len() <= MAX_MESSAGE);
         let json: Value = serde_json::from_slice(&framed[b"1:misp:".len()..]).unwrap();
         assert!(json["misp"]["event_info"].as_str().unwrap().ends_with('…'));

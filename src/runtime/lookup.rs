@@ -8,9 +8,9 @@ use super::breaker::{Breaker, Decision};
 use super::cache::{self, Cache, Cached};
 use super::deadline::Deadline;
 use crate::ioc::Indicator;
+use crate::mirror::Mirror;
 use crate::misp::search::{self, Match, Policy};
 use crate::misp::{ErrorKind, MispClient, MispError};
-use crate::mirror::Mirror;
 use crate::settings::{Loaded, LookupMode};
 use crate::wazuh::log::IntegrationsLog;
 use std::path::Path;
@@ -71,7 +71,10 @@ pub fn lookup(
     let (from_mirror, rest): (Vec<Indicator>, Vec<Indicator>) = match (mode, fresh, usable) {
         (LookupMode::Hybrid, Some(_), _) => {
             let kinds = crate::mirror::policy::kinds(loaded);
-            indicators.iter().cloned().partition(|i| kinds.contains(&i.kind))
+            indicators
+                .iter()
+                .cloned()
+                .partition(|i| kinds.contains(&i.kind))
         }
         (LookupMode::Hybrid, None, _) => (Vec::new(), indicators.to_vec()),
         (_, _, Some(_)) => (indicators.to_vec(), Vec::new()),
@@ -107,14 +110,21 @@ fn open_mirror(
     loaded: &Loaded,
     now: u64,
 ) -> (Option<(Mirror, bool)>, Option<(&'static str, String)>) {
-    let dir = state::dir(home);
+    let dir = crate::wazuh::home::state_dir(home);
     let fix = "run `sudo wazuh-misp sync` and check `wazuh-misp mirror stats`";
     let mirror = match Mirror::open(&dir.join(crate::mirror::MIRROR_FILE)) {
         Ok(Some(m)) => m,
         Ok(None) => {
             return (
                 None,
-                Some(("missing", format!("there is no mirror yet, so lookup.mode {:?} matches nothing: {fix}", loaded.settings.lookup.mode).to_lowercase())),
+                Some((
+                    "missing",
+                    format!(
+                        "there is no mirror yet, so lookup.mode {:?} matches nothing: {fix}",
+                        loaded.settings.lookup.mode
+                    )
+                    .to_lowercase(),
+                )),
             )
         }
         Err(e) => return (None, Some(("missing", format!("{e}")))),

@@ -16,7 +16,7 @@ pub mod event;
 pub mod extract;
 pub mod lookup;
 pub mod notice;
-pub mod state;
+
 pub mod testmode;
 
 use crate::misp::{ErrorKind, MispError};

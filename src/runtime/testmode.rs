@@ -242,7 +242,12 @@ impl<W: Write> TestRun<W> {
                     attribute: self.attributes[idx].clone(),
                     indicator: i.clone(),
                 };
-                payloads.push(event::match_payload(&m, &alert_ref, &self.misp_url, event::Source::Misp));
+                payloads.push(event::match_payload(
+                    &m,
+                    &alert_ref,
+                    &self.misp_url,
+                    event::Source::Misp,
+                ));
             }
         }
         if !payloads.is_empty() {

@@ -452,8 +452,12 @@ impl Settings {
             return Err("lookup.max_events and lookup.limit must be at least 1".into());
         }
         let m = &self.mirror;
-        if m.interval_s == 0 || m.page_size == 0 || m.batch_events == 0 || m.request_timeout_s == 0
-            || m.max_body_mb == 0 || m.time_limit_s == 0
+        if m.interval_s == 0
+            || m.page_size == 0
+            || m.batch_events == 0
+            || m.request_timeout_s == 0
+            || m.max_body_mb == 0
+            || m.time_limit_s == 0
         {
             return Err("mirror.interval_s, page_size, batch_events, request_timeout_s, max_body_mb and time_limit_s must be at least 1".into());
         }

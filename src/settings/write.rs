@@ -88,6 +88,7 @@ const ORDER: &[(&str, &[&str])] = &[
     ("allowlist", &[]),
     ("cache", &[]),
     ("breaker", &[]),
+    ("mirror", &[]),
     ("field_map", &[]),
     (
         "install",

@@ -197,7 +197,11 @@ pub fn sync(
     // An edit in the same second as this listing would leave its event's timestamp unchanged:
     // when the newest event is that recent, the next sync reads the events of that second again.
     let newest = before.iter().map(|e| e.timestamp).max().unwrap_or(0);
-    let max_event_timestamp = if newest.abs_diff(job.started) <= 2 { newest } else { 0 };
+    let max_event_timestamp = if newest.abs_diff(job.started) <= 2 {
+        newest
+    } else {
+        0
+    };
     let mut outcome = Outcome {
         kind: if old.is_some() {
             Kind::Incremental
@@ -256,7 +260,10 @@ pub fn sync(
                 .collect();
             let recorded_same = changed.iter().all(|e| {
                 recorded.get(&e.id).is_some_and(|r| {
-                    r.timestamp == e.timestamp && r.published == e.published && !e.published && r.indexed
+                    r.timestamp == e.timestamp
+                        && r.published == e.published
+                        && !e.published
+                        && r.indexed
                 })
             });
             if dropped.is_empty() && (changed.is_empty() || (to_read.is_empty() && recorded_same)) {
@@ -273,7 +280,10 @@ pub fn sync(
                     builder.copy(&r, old)?;
                 }
             }
-            for e in recorded.values().filter(|r| !r.indexed && !listed.contains(&r.id)) {
+            for e in recorded
+                .values()
+                .filter(|r| !r.indexed && !listed.contains(&r.id))
+            {
                 builder.event(e.clone());
             }
             outcome.events_read = to_read.len() as u64;
@@ -339,7 +349,10 @@ pub fn sync(
     };
     builder.finish(meta, dest).map_err(|e| {
         if e.kind() == std::io::ErrorKind::StorageFull {
-            Failure::Local(std::io::Error::new(e.kind(), format!("{e} (the disk is full)")))
+            Failure::Local(std::io::Error::new(
+                e.kind(),
+                format!("{e} (the disk is full)"),
+            ))
         } else {
             Failure::Local(e)
         }
@@ -360,9 +373,9 @@ impl Failure {
         match self {
             Failure::Misp(e) => e.to_string(),
             Failure::Local(e) => format!("cannot write the new mirror: {e}"),
-            Failure::TimeLimit => format!(
-                "the sync took longer than mirror.time_limit_s ({time_limit_s} s)"
-            ),
+            Failure::TimeLimit => {
+                format!("the sync took longer than mirror.time_limit_s ({time_limit_s} s)")
+            }
         }
     }
 }

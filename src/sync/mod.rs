@@ -49,7 +49,7 @@ struct Lock {
 
 impl Lock {
     fn try_take(dir: &Path) -> std::io::Result<Option<Lock>> {
-        let (file, _) = crate::runtime::state::open_shared(&dir.join(LOCK_FILE))?;
+        let (file, _) = crate::state::open_shared(&dir.join(LOCK_FILE))?;
         // SAFETY: flock on a descriptor we own for the lifetime of the guard.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
             Ok(Some(Lock { _file: file }))
@@ -76,7 +76,7 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
             return say(out, EXIT_SETTINGS, &format!("wazuh-misp sync: {e}"));
         }
     };
-    let dir = crate::runtime::state::dir(home);
+    let dir = crate::wazuh::home::state_dir(home);
     if !dir.is_dir() {
         return say(
             out,
@@ -100,7 +100,10 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
             return say(
                 out,
                 EXIT_LOCAL,
-                &format!("wazuh-misp sync: cannot take the lock in {}: {e}", dir.display()),
+                &format!(
+                    "wazuh-misp sync: cannot take the lock in {}: {e}",
+                    dir.display()
+                ),
             )
         }
     };
@@ -235,7 +238,12 @@ fn full_reason(
     if old.meta().policy != mirror::policy::fingerprint(loaded) {
         return Some("the MISP URL, the key or the lookup policy changed".into());
     }
-    if now >= old.meta().full_at.saturating_add(loaded.settings.mirror.full_interval_s) {
+    if now
+        >= old
+            .meta()
+            .full_at
+            .saturating_add(loaded.settings.mirror.full_interval_s)
+    {
         return Some("the periodic full sync (mirror.full_interval_s) is due".into());
     }
     None
@@ -270,11 +278,7 @@ fn report(out: &mut dyn Write, opts: &Options, o: &build::Outcome, elapsed_ms: u
         (build::Kind::Full, Some(why)) => format!("full sync ({why})"),
         _ => "incremental sync".into(),
     };
-    let verb = if opts.dry_run {
-        "would write"
-    } else {
-        "wrote"
-    };
+    let verb = if opts.dry_run { "would write" } else { "wrote" };
     let result = if o.changed {
         format!("{verb} {} attributes to {}", o.attributes, path.display())
     } else {
