@@ -174,10 +174,6 @@ pub enum MirrorAction {
     },
 }
 
-/// The first argument with which Wazuh's command wodle runs the installed copy for the scheduled
-/// sync. integratord's first argument is always the alert file's path, never this.
-pub const SCHEDULED_SYNC_ARG: &str = "--scheduled-sync";
-
 pub fn main() -> i32 {
     install_panic_hook();
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -188,7 +184,7 @@ pub fn main() -> i32 {
             .get(1)
             .is_some_and(|a| ["--version", "-V", "--help", "-h"].iter().any(|f| a == f));
     if args.first().is_some_and(|a| a != home::INTEGRATIONS_DIR)
-        && args.get(1).is_some_and(|a| a == SCHEDULED_SYNC_ARG)
+        && args.get(1).is_some_and(|a| a == home::SCHEDULED_SYNC_ARG)
     {
         let home = runtime::integratord_home(exe.as_deref());
         let opts = crate::sync::Options {

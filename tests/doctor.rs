@@ -81,6 +81,7 @@ fn default_block() -> IntegrationBlock {
         },
         timeout: Some(10),
         retries: None,
+        schedule: None,
     }
 }
 
@@ -290,6 +291,7 @@ fn a_level_zero_group_is_the_sysmon_trap() {
         },
         timeout: None,
         retries: None,
+        schedule: None,
     });
     let report = home.doctor();
     assert_check(
@@ -333,6 +335,7 @@ fn a_misspelt_group_gets_the_right_name() {
         },
         timeout: None,
         retries: None,
+        schedule: None,
     });
     let report = home.doctor();
     assert_check(

@@ -142,6 +142,54 @@ fn a_rejected_change_is_rolled_back_with_wazuhs_message() {
 }
 
 #[test]
+fn mirror_mode_schedules_the_sync_with_a_command_wodle_that_uninstall_removes() {
+    let m = Manager::new();
+    let original = m.read("etc/ossec.conf").unwrap();
+    let mut s = settings(json!({"level": 5}));
+    s["lookup"] = json!({"mode": "mirror"});
+    s["mirror"] = json!({"interval_s": 120});
+    m.write_settings(&s);
+    let out = m.wazuh_misp(&["install"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let conf = String::from_utf8(m.read("etc/ossec.conf").unwrap()).unwrap();
+    let wodle = format!(
+        "  <wodle name=\"command\">\n    <disabled>no</disabled>\n    <tag>wazuh-misp-sync</tag>\n    \
+         <command>{}/integrations/custom-misp --scheduled-sync</command>\n    <interval>120s</interval>\n    \
+         <run_on_start>yes</run_on_start>\n    <timeout>3660</timeout>\n    <ignore_output>yes</ignore_output>\n  </wodle>\n",
+        m.path().display()
+    );
+    assert!(conf.contains(&wodle), "{conf}");
+    assert!(m.calls().contains("wazuh-modulesd -t"), "{}", m.calls());
+    // Idempotent, then back to online: the wodle goes, the integration stays.
+    let again = text(&m.wazuh_misp(&["install"]));
+    assert!(again.contains("nothing changed"), "{again}");
+    s["lookup"] = json!({"mode": "online"});
+    m.write_settings(&s);
+    assert!(m.wazuh_misp(&["install"]).status.success());
+    let conf = String::from_utf8(m.read("etc/ossec.conf").unwrap()).unwrap();
+    assert!(
+        !conf.contains("<wodle") && conf.contains("<name>custom-misp</name>"),
+        "{conf}"
+    );
+    s["lookup"] = json!({"mode": "hybrid"});
+    m.write_settings(&s);
+    assert!(m.wazuh_misp(&["install"]).status.success());
+    assert!(m.wazuh_misp(&["uninstall"]).status.success());
+    assert_eq!(m.read("etc/ossec.conf").unwrap(), original);
+
+    // modulesd refusing the wodle rolls the whole install back.
+    m.steer("reject-wazuh-modulesd");
+    let out = m.wazuh_misp(&["install"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("wazuh-modulesd -t failed"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(m.read("etc/ossec.conf").unwrap(), original);
+}
+
+#[test]
 fn restart_happens_only_when_running_and_a_failed_restart_rolls_back() {
     let m = Manager::new();
     m.write_settings(&settings(json!({"level": 7})));

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use std::path::PathBuf;
 use wazuh_misp::wazuh::ossec_conf::{
     inspect, remove, upsert, validate, ClusterRole, ConfError, Filters, IntegrationBlock,
-    ManagedState, Outcome, DEFAULT_LOG_ALERT_LEVEL, END_MARKER, START_MARKER,
+    ManagedState, Outcome, Schedule, DEFAULT_LOG_ALERT_LEVEL, END_MARKER, START_MARKER,
 };
 use wazuh_misp::wazuh::xml;
 
@@ -37,6 +37,7 @@ fn golden_block() -> IntegrationBlock {
         },
         timeout: Some(10),
         retries: Some(3),
+        schedule: None,
     }
 }
 
@@ -49,6 +50,7 @@ fn small_block() -> IntegrationBlock {
         },
         timeout: None,
         retries: None,
+        schedule: None,
     }
 }
 
@@ -277,6 +279,7 @@ fn block_lines_follow_integratord_order_and_omit_unset_filters() {
         },
         timeout: None,
         retries: Some(2),
+        schedule: None,
     };
     let edit = upsert(&fixture("tabs.conf"), &only_ids).unwrap();
     let out = text(&edit.text);
@@ -998,16 +1001,24 @@ fn block() -> impl Strategy<Value = IntegrationBlock> {
         ids,
         prop::option::of(1u32..60),
         prop::option::of(0u32..10),
+        prop::option::of((1u64..100_000, 1u64..10_000)),
     )
-        .prop_map(|(level, groups, ids, timeout, retries)| IntegrationBlock {
-            filters: Filters {
-                level,
-                groups: groups.into_iter().map(String::from).collect(),
-                rule_ids: ids.iter().map(u32::to_string).collect(),
+        .prop_map(
+            |(level, groups, ids, timeout, retries, schedule)| IntegrationBlock {
+                filters: Filters {
+                    level,
+                    groups: groups.into_iter().map(String::from).collect(),
+                    rule_ids: ids.iter().map(u32::to_string).collect(),
+                },
+                timeout,
+                retries,
+                schedule: schedule.map(|(interval_s, timeout_s)| Schedule {
+                    command: "/var/ossec/integrations/custom-misp --scheduled-sync".into(),
+                    interval_s,
+                    timeout_s,
+                }),
             },
-            timeout,
-            retries,
-        })
+        )
 }
 
 proptest! {

@@ -11,7 +11,7 @@ pub fn fingerprint(loaded: &Loaded) -> String {
     let s = &loaded.settings;
     let l = &s.lookup;
     let mut key =
-        siphasher::sip::SipHasher24::new_with_keys(0x6d69_7272_6f72_6b65, 0x7920_6964_2076_31);
+        siphasher::sip::SipHasher24::new_with_keys(0x6d69_7272_6f72_6b65, 0x0079_2069_6420_7631);
     key.write(loaded.api_key.expose().as_bytes());
     let kinds: Vec<&str> = s.mirror_kinds().iter().map(|k| k.as_str()).collect();
     format!(

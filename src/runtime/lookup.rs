@@ -23,7 +23,7 @@ pub struct Outcome {
     /// Those of `matches` (at the front) that the mirror answered.
     pub from_mirror: usize,
     /// A mirror problem worth an event (at most once a day): `(status, message)`.
-    pub mirror_notice: Option<(&'static str, String)>,
+    pub mirror_notice: Option<MirrorNotice>,
     /// MISP failed; `report` says whether this failure is news worth an error event.
     pub error: Option<(MispError, bool)>,
     pub from_cache: usize,
@@ -103,13 +103,16 @@ pub fn lookup(
     dedupe(out)
 }
 
+/// A mirror problem for an event: its status (`missing`, `stale`) and what to do.
+type MirrorNotice = (&'static str, String);
+
 /// The mirror and whether it is stale, or a problem to report (missing, unreadable, built for
 /// another MISP or policy: then it is not used at all; stale: it is still used).
 fn open_mirror(
     home: &Path,
     loaded: &Loaded,
     now: u64,
-) -> (Option<(Mirror, bool)>, Option<(&'static str, String)>) {
+) -> (Option<(Mirror, bool)>, Option<MirrorNotice>) {
     let dir = crate::wazuh::home::state_dir(home);
     let fix = "run `sudo wazuh-misp sync` and check `wazuh-misp mirror stats`";
     let mirror = match Mirror::open(&dir.join(crate::mirror::MIRROR_FILE)) {

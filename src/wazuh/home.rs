@@ -48,6 +48,11 @@ pub fn resolve(explicit: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_HOME))
 }
 
+/// The first argument with which Wazuh's command wodle runs the installed copy for the scheduled
+/// sync (`<command>` in our managed ossec.conf block). integratord's first argument is always
+/// the alert file's path, never this, so the two invocations cannot be mistaken for each other.
+pub const SCHEDULED_SYNC_ARG: &str = "--scheduled-sync";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 use super::atomic::{self, DirLock, FileMeta};
 use super::detect::{self, Manager, OSSEC_CONF};
 use super::home;
-use super::ossec_conf::{self, ClusterRole, Filters, IntegrationBlock, Outcome};
+use super::ossec_conf::{self, ClusterRole, Filters, IntegrationBlock, Outcome, Schedule};
 use super::rules::{self, RulesSpec, SampleRule};
 use super::service::{self, Restart, ServiceManager};
 use crate::settings::{self, Settings, SETTINGS_PATH};
@@ -208,6 +208,16 @@ pub fn plan_install(
             .is_none_or(|v| v.accepts_integration_timeout())
             .then_some(INTEGRATION_TIMEOUT_S),
         retries: None,
+        schedule: loaded.settings.lookup.mode.uses_mirror().then(|| Schedule {
+            command: format!(
+                "{} {}",
+                home.join(INTEGRATION_PATH).display(),
+                home::SCHEDULED_SYNC_ARG
+            ),
+            interval_s: loaded.settings.mirror.interval_s,
+            // The sync ends itself at its time limit; modulesd's timeout is the backstop.
+            timeout_s: loaded.settings.mirror.time_limit_s + 60,
+        }),
     };
     let edit = ossec_conf::upsert(&original.0, &block)?;
     for notice in &edit.notices {

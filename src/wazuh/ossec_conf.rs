@@ -56,7 +56,22 @@ pub struct IntegrationBlock {
     pub filters: Filters,
     pub timeout: Option<u32>,
     pub retries: Option<u32>,
+    /// The command wodle that runs the mirror's sync, right after the `<integration>`.
+    pub schedule: Option<Schedule>,
 }
+
+/// `<wodle name="command">` for the scheduled sync (`src/config/wmodules-command.c`): modulesd
+/// runs `command` as root every `interval_s`, on start too, ends it after `timeout_s`, and with
+/// `ignore_output` no printed line becomes an event (the sync raises its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub command: String,
+    pub interval_s: u64,
+    pub timeout_s: u64,
+}
+
+/// The wodle's `<tag>`: modulesd names the command by it in ossec.log.
+pub const SCHEDULE_TAG: &str = "wazuh-misp-sync";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -424,16 +439,27 @@ fn analyze<'d>(source: &[u8], doc: &'d Document) -> Result<Analysis<'d>, ConfErr
     }
     let managed = match (starts.as_slice(), ends.as_slice()) {
         ([], []) => None,
-        ([(start, sr, si)], [(end, er, ei)]) if sr == er && *ei == si + 2 => {
+        ([(start, sr, si)], [(end, er, ei)]) if sr == er && (*ei == si + 2 || *ei == si + 3) => {
             let root = doc.roots().nth(*sr);
             let integration = root
                 .and_then(|r| r.nodes.get(si + 1))
                 .and_then(Node::as_element)
                 .filter(|e| e.name == "integration");
+            // Between the integration and the end marker: nothing, or our wodle.
+            let schedule = match *ei - si {
+                2 => Some(None),
+                _ => root
+                    .and_then(|r| r.nodes.get(si + 2))
+                    .and_then(Node::as_element)
+                    .and_then(managed_schedule)
+                    .map(Some),
+            };
             let between = Span::new(start.span.end, end.span.start).of(source);
             let block = integration
                 .filter(|_| recorded_checksum(source, start) == Some(checksum(between)))
-                .and_then(managed_block);
+                .and_then(managed_block)
+                .zip(schedule)
+                .map(|(block, schedule)| IntegrationBlock { schedule, ..block });
             Some(match (integration, block) {
                 (Some(integration), Some(block)) => Managed::Intact {
                     start,
@@ -508,8 +534,42 @@ fn managed_block(el: &Element) -> Option<IntegrationBlock> {
         },
         timeout,
         retries,
+        schedule: None,
     };
     check_block(&block).ok().map(|_| block)
+}
+
+/// Read back the wodle we wrote; `None` if it is not in our exact form.
+fn managed_schedule(el: &Element) -> Option<Schedule> {
+    if el.name != "wodle" || el.attribute("name") != Some(b"command") {
+        return None;
+    }
+    let texts: Vec<(String, String)> = el
+        .children()
+        .map(|c| {
+            (
+                c.name.clone(),
+                String::from_utf8_lossy(c.text()).into_owned(),
+            )
+        })
+        .collect();
+    let get = |name: &str| {
+        texts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let schedule = Schedule {
+        command: get("command")?.to_string(),
+        interval_s: parse_digits::<u64>(get("interval")?.strip_suffix('s')?)?,
+        timeout_s: parse_digits::<u64>(get("timeout")?)?,
+    };
+    let expected: Vec<String> = schedule_lines(&schedule);
+    let written: Vec<String> = texts
+        .iter()
+        .map(|(n, v)| format!("<{n}>{v}</{n}>"))
+        .collect();
+    (written == expected && el.comments().next().is_none()).then_some(schedule)
 }
 
 /// A hand-written custom-misp block's filters, merged as integratord reads them
@@ -607,6 +667,25 @@ fn is_group_char(c: char) -> bool {
 }
 
 fn check_block(block: &IntegrationBlock) -> Result<(), ConfError> {
+    if let Some(s) = &block.schedule {
+        if s.command.trim().is_empty()
+            || s.command.len() > 4096
+            || s.command.contains(['<', '\n', '\r'])
+        {
+            return Err(ConfError::InvalidValue {
+                field: "command",
+                value: s.command.clone(),
+                reason: "the scheduled command is one line of plain text",
+            });
+        }
+        if s.interval_s == 0 {
+            return Err(ConfError::InvalidValue {
+                field: "interval",
+                value: "0".into(),
+                reason: "the sync interval is at least 1 second",
+            });
+        }
+    }
     let f = &block.filters;
     if let Some(level) = f.level {
         if level > MAX_LEVEL {
@@ -661,6 +740,18 @@ fn child_lines(block: &IntegrationBlock) -> Vec<String> {
     lines
 }
 
+fn schedule_lines(s: &Schedule) -> Vec<String> {
+    vec![
+        "<disabled>no</disabled>".into(),
+        format!("<tag>{SCHEDULE_TAG}</tag>"),
+        format!("<command>{}</command>", s.command),
+        format!("<interval>{}s</interval>", s.interval_s),
+        "<run_on_start>yes</run_on_start>".into(),
+        format!("<timeout>{}</timeout>", s.timeout_s),
+        "<ignore_output>yes</ignore_output>".into(),
+    ]
+}
+
 /// From the start marker to the end of the end marker; the first line's indentation is the
 /// caller's, the others get `indent`.
 fn render(block: &IntegrationBlock, indent: &[u8], unit: &[u8], nl: &[u8]) -> Vec<u8> {
@@ -678,6 +769,13 @@ fn render(block: &IntegrationBlock, indent: &[u8], unit: &[u8], nl: &[u8]) -> Ve
         line(1, child.as_bytes());
     }
     line(0, b"</integration>");
+    if let Some(schedule) = &block.schedule {
+        line(0, b"<wodle name=\"command\">");
+        for child in schedule_lines(schedule) {
+            line(1, child.as_bytes());
+        }
+        line(0, b"</wodle>");
+    }
     line(0, b"");
     let mut out = format!(
         "<!-- {START_MARKER}, change it with `wazuh-misp setup`; checksum {:08x} -->",
@@ -1023,6 +1121,7 @@ mod tests {
             filters: Filters::default(),
             timeout: None,
             retries: None,
+            schedule: None,
         };
         let text = render(&block, b"  ", b"  ", b"\n");
         let text = String::from_utf8(text).unwrap();

@@ -105,9 +105,11 @@ impl CheckReport {
     }
 }
 
-const CHECKS: [&str; 2] = ["wazuh-integratord", "wazuh-analysisd"];
+/// wazuh-modulesd judges the command wodle of the scheduled sync.
+const CHECKS: [&str; 3] = ["wazuh-integratord", "wazuh-analysisd", "wazuh-modulesd"];
 
-/// Runs `bin/wazuh-integratord -t` and `bin/wazuh-analysisd -t` where they exist.
+/// Runs `bin/wazuh-integratord -t`, `bin/wazuh-analysisd -t` and `bin/wazuh-modulesd -t`
+/// where they exist.
 pub fn check_config(home: &Path) -> std::io::Result<CheckReport> {
     let mut report = CheckReport::default();
     for name in CHECKS {

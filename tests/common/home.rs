@@ -53,7 +53,12 @@ pub const SSHD_RULES: &str = r#"<group name="syslog,sshd,">
 "#;
 
 /// The Wazuh programs the stand-ins play.
-const STAND_IN_NAMES: [&str; 3] = ["wazuh-control", "wazuh-integratord", "wazuh-analysisd"];
+const STAND_IN_NAMES: [&str; 4] = [
+    "wazuh-control",
+    "wazuh-integratord",
+    "wazuh-analysisd",
+    "wazuh-modulesd",
+];
 
 pub fn wazuh_gid() -> Option<u32> {
     nix::unistd::Group::from_name("wazuh")
@@ -222,7 +227,8 @@ impl HomeBuilder {
         )
     }
 
-    /// `bin/wazuh-control`, `wazuh-integratord` and `wazuh-analysisd`, each running `script`.
+    /// `bin/wazuh-control`, `wazuh-integratord`, `wazuh-analysisd` and `wazuh-modulesd`, each
+    /// running `script`.
     pub fn stand_ins(mut self, script: &str) -> HomeBuilder {
         for name in STAND_IN_NAMES {
             self = self.file(&format!("bin/{name}"), script, Perm::Mode(0o750));
