@@ -1060,3 +1060,92 @@ fn the_cluster_role_is_explained() {
     );
     assert_eq!(report.exit_code(), 0);
 }
+
+#[test]
+fn mirror_mode_checks_the_schedule_the_mirror_and_the_last_sync() {
+    if !privileged() {
+        return;
+    }
+    let home = Home::healthy();
+    let mut s = home.settings();
+    s["lookup"] = json!({"mode": "mirror"});
+    home.write_settings(&s);
+    let report = home.doctor();
+    assert_check(
+        &report,
+        "mirror.schedule",
+        Status::Fail,
+        "no scheduled sync",
+        "wazuh-misp install",
+    );
+    assert_check(
+        &report,
+        "mirror.file",
+        Status::Fail,
+        "is missing",
+        "wazuh-misp sync",
+    );
+    assert_eq!(report.exit_code(), 1);
+
+    home.write_block(&IntegrationBlock {
+        schedule: Some(ossec_conf::Schedule {
+            command: format!(
+                "{}/integrations/custom-misp --scheduled-sync",
+                home.path().display()
+            ),
+            interval_s: 300,
+            timeout_s: 3660,
+        }),
+        ..default_block()
+    });
+    let out = Command::new(common::BIN)
+        .arg("--wazuh-home")
+        .arg(home.path())
+        .args(["sync", "--quiet"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = home.doctor();
+    assert_check(&report, "mirror.schedule", Status::Pass, "every 300 s", "");
+    assert_check(
+        &report,
+        "mirror.file",
+        Status::Pass,
+        "12 attributes from 4 events",
+        "",
+    );
+    assert_check(&report, "mirror.age", Status::Pass, "matched MISP", "");
+    assert_check(&report, "mirror.sync", Status::Pass, "succeeded", "");
+
+    // MISP refuses the key: the sync fails, the mirror stays, doctor says both.
+    home.misp
+        .as_ref()
+        .unwrap()
+        .set_fault(misp_double::Fault::Status {
+            status: 403,
+            content_type: "application/json".into(),
+            body: "{\"name\":\"Authentication failed.\"}".into(),
+        });
+    Command::new(common::BIN)
+        .arg("--wazuh-home")
+        .arg(home.path())
+        .args(["sync", "--quiet"])
+        .env_clear()
+        .output()
+        .unwrap();
+    let report = home.doctor();
+    assert_check(
+        &report,
+        "mirror.sync",
+        Status::Warn,
+        "last good copy",
+        "wazuh-misp sync",
+    );
+    assert_check(&report, "mirror.file", Status::Pass, "12 attributes", "");
+}

@@ -17,9 +17,12 @@
 //! - `misp.connection`, `misp.key`, `misp.tls`: the live MISP, with the certificate's expiry.
 //! - `integratord.running`, `logs.integrations`, `logs.ossec`: is it running, and what it said.
 //! - `state.dir`, `state.breaker`: the state directory and the circuit breaker.
+//! - `mirror.schedule`, `mirror.file`, `mirror.age`, `mirror.sync` (`mirror` and `hybrid`
+//!   modes): the scheduled sync, the mirror and its freshness, the last sync's result.
 
 mod conf;
 mod files;
+mod mirror;
 mod misp;
 mod runtime;
 
@@ -276,6 +279,7 @@ pub fn diagnose(home: &Path) -> Report {
     checks.push(runtime::integratord_check(&ctx));
     checks.extend(runtime::log_checks(&ctx));
     checks.extend(runtime::state_checks(&ctx));
+    checks.extend(mirror::mirror_checks(&ctx));
     Report {
         home: home.to_path_buf(),
         checks,
