@@ -139,6 +139,45 @@ fn unattended_setup_writes_settings_block_and_rules_in_one_go() {
 }
 
 #[test]
+fn unattended_mirror_mode_schedules_the_sync_and_runs_the_first_one() {
+    let misp = MispDouble::http();
+    let m = Manager::new();
+    let keys = tempfile::tempdir().unwrap();
+    let kf = key_file(keys.path(), DEFAULT_API_KEY);
+    let url = misp.url();
+    let (result, out) = run_in_process(
+        &m,
+        &[
+            "--misp-url",
+            &url,
+            "--api-key-file",
+            &kf,
+            "--preset",
+            "authentication",
+            "--mode",
+            "mirror",
+            "--no-restart",
+        ],
+    );
+    assert_eq!(result.unwrap(), 0, "{out}");
+    assert!(out.contains("Lookups         mirror"), "{out}");
+    assert!(out.contains("full sync (there is no mirror yet)"), "{out}");
+    assert!(out.contains("wrote 12 attributes"), "{out}");
+    assert_eq!(settings(&m)["lookup"]["mode"], "mirror");
+    assert!(
+        conf(&m).contains("--scheduled-sync</command>"),
+        "{}",
+        conf(&m)
+    );
+    assert!(m.read("var/custom-misp/mirror.db").is_some());
+    // Back to online: the schedule goes, the mirror file stays until a purge.
+    let (result, out) = run_in_process(&m, &["--mode", "online", "--no-restart"]);
+    assert_eq!(result.unwrap(), 0, "{out}");
+    assert_eq!(settings(&m)["lookup"]["mode"], "online");
+    assert!(!conf(&m).contains("<wodle"), "{}", conf(&m));
+}
+
+#[test]
 fn missing_values_name_their_flag_and_nothing_is_written() {
     let misp = MispDouble::http();
     let m = Manager::new();
@@ -589,6 +628,7 @@ const PRESETS: &str = "Presets";
 const GROUPS: &str = "Other rule groups";
 const RULE_IDS: &str = "Rule ids";
 const SAMPLE: &str = "Install the sample test rule";
+const MODE: &str = "How should alerts be checked?";
 const APPLY: &str = "Apply these changes?";
 const RESTART: &str = "Restart the Wazuh manager";
 const OK_LINE: &str =
@@ -600,6 +640,7 @@ fn default_alerts(w: &mut Wizard) {
     w.answer(GROUPS, "");
     w.answer(RULE_IDS, "");
     w.answer(SAMPLE, "");
+    w.keys(MODE, "\r");
 }
 
 #[test]
@@ -619,6 +660,7 @@ fn wizard_happy_path_sets_everything_up() {
     w.answer(GROUPS, "");
     w.answer(RULE_IDS, "");
     w.answer(SAMPLE, "");
+    w.keys(MODE, "\r");
     w.expect("Summary");
     w.expect("+++ b");
     w.answer(APPLY, "");
@@ -832,6 +874,7 @@ fn wizard_rerun_offers_the_current_settings_as_defaults() {
     w.expect("Keep this combination?");
     w.s.send_line("").unwrap();
     w.answer(SAMPLE, "");
+    w.keys(MODE, "\r");
     w.expect("nothing to change");
     let (status, seen) = w.finish();
     assert_eq!(status, 0, "{seen}");

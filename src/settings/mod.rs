@@ -87,7 +87,7 @@ impl Default for MispSettings {
 }
 
 /// Where a run's answers come from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LookupMode {
     /// Ask MISP (through the cache and the circuit breaker).
@@ -102,6 +102,14 @@ pub enum LookupMode {
 impl LookupMode {
     pub fn uses_mirror(self) -> bool {
         self != LookupMode::Online
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LookupMode::Online => "online",
+            LookupMode::Mirror => "mirror",
+            LookupMode::Hybrid => "hybrid",
+        }
     }
 }
 

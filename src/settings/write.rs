@@ -3,7 +3,7 @@
 //! A key setup does not ask about keeps its default by being absent, so a new key of the schema
 //! only needs its place in `ORDER` here (and a field in `SetupChoices` if setup asks for it).
 
-use super::{ApiKey, InstallChoices, SCHEMA_VERSION};
+use super::{ApiKey, InstallChoices, LookupMode, SCHEMA_VERSION};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
@@ -15,6 +15,7 @@ pub struct SetupChoices {
     pub verify_tls: bool,
     /// `None` removes the key (the bundled roots are trusted again).
     pub ca_file: Option<PathBuf>,
+    pub mode: LookupMode,
     pub install: InstallChoices,
 }
 
@@ -40,6 +41,11 @@ pub fn compose(existing: Option<&Value>, choices: &SetupChoices) -> serde_json::
         None => {
             misp.remove("ca_file");
         }
+    }
+    // The default mode is only written where a file already says which one it uses.
+    let has_mode = obj.get("lookup").is_some_and(|l| l.get("mode").is_some());
+    if choices.mode != LookupMode::Online || has_mode {
+        object_at(obj, "lookup").insert("mode".into(), json!(choices.mode.as_str()));
     }
     let install = object_at(obj, "install");
     let stored = serde_json::to_value(&choices.install)?;
@@ -172,6 +178,7 @@ mod tests {
             api_key: Some(ApiKey::new("0123456789abcdefABCDEF0123456789abcdefAB")),
             verify_tls: true,
             ca_file: Some(PathBuf::from("/etc/ssl/ca.pem")),
+            mode: LookupMode::Online,
             install: InstallChoices {
                 level: None,
                 groups: vec!["authentication_failed".into()],
@@ -180,6 +187,20 @@ mod tests {
                 sample_rule: true,
             },
         }
+    }
+
+    #[test]
+    fn the_mode_is_written_only_when_chosen_or_already_there() {
+        let fresh: Value = serde_json::from_slice(&compose(None, &choices()).unwrap()).unwrap();
+        assert!(fresh["lookup"].get("mode").is_none(), "{fresh}");
+        let mirror = SetupChoices {
+            mode: LookupMode::Mirror,
+            ..choices()
+        };
+        let v: Value = serde_json::from_slice(&compose(Some(&fresh), &mirror).unwrap()).unwrap();
+        assert_eq!(v["lookup"]["mode"], "mirror");
+        let back: Value = serde_json::from_slice(&compose(Some(&v), &choices()).unwrap()).unwrap();
+        assert_eq!(back["lookup"]["mode"], "online");
     }
 
     #[test]

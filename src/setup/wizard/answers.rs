@@ -5,7 +5,7 @@ use super::check::{self, Target};
 use super::flags::SetupArgs;
 use super::presets::{self, PresetName};
 use super::Ctx;
-use crate::settings::{normalize_base_url, ApiKey, InstallChoices, SetupChoices};
+use crate::settings::{normalize_base_url, ApiKey, InstallChoices, LookupMode, SetupChoices};
 use crate::wazuh::ossec_conf::{Filters, ManagedState};
 use crate::wazuh::rules::{self, DEFAULT_RULE_ID_BASE};
 use anyhow::{anyhow, bail, Result};
@@ -32,6 +32,7 @@ pub(super) struct Answers {
     pub(super) first_filters: bool,
     pub(super) rule_id_base: Option<u32>,
     pub(super) sample_rule: bool,
+    pub(super) mode: LookupMode,
 }
 
 /// Which prompts a flag already answered.
@@ -42,6 +43,7 @@ pub(super) struct Given {
     pub(super) tls: bool,
     pub(super) filters: bool,
     pub(super) sample_rule: bool,
+    pub(super) mode: bool,
 }
 
 impl Answers {
@@ -75,6 +77,7 @@ impl Answers {
             first_filters,
             rule_id_base: i.rule_id_base,
             sample_rule: i.sample_rule,
+            mode: s.lookup.mode,
         }
     }
 
@@ -140,6 +143,10 @@ impl Answers {
             self.sample_rule = args.sample_rule;
             given.sample_rule = true;
         }
+        if let Some(mode) = args.mode {
+            self.mode = mode;
+            given.mode = true;
+        }
         Ok(given)
     }
 
@@ -169,6 +176,7 @@ impl Answers {
             api_key: self.key.clone(),
             verify_tls: self.verify_tls,
             ca_file: self.ca_file.clone(),
+            mode: self.mode,
             install: InstallChoices {
                 level: self.filters.level,
                 groups: self.filters.groups.clone(),

@@ -7,7 +7,7 @@ use super::check::MispInfo;
 use super::notes::tls_description;
 use super::prompt::Ui;
 use super::{interrupt, presets, Aborted, Ctx, EXIT_DECLINED};
-use crate::settings::{self, Settings};
+use crate::settings::{self, LookupMode, Settings};
 use crate::wazuh::install::{plan_install, InstallOptions};
 use crate::wazuh::ossec_conf::ClusterRole;
 use crate::wazuh::rules::{self, RulesError};
@@ -76,6 +76,15 @@ pub(super) fn finish(
         )?;
     }
     writeln!(out, "  Alerts          {}", presets::describe(&a.filters))?;
+    writeln!(
+        out,
+        "  Lookups         {}",
+        match a.mode {
+            LookupMode::Online => "online: each alert asks MISP (through the cache)",
+            LookupMode::Mirror => "mirror: from a local copy synced every few minutes",
+            LookupMode::Hybrid => "hybrid: the mirror while fresh, else MISP",
+        }
+    )?;
     let ids = rules::rule_ids(a.base());
     writeln!(
         out,
@@ -137,6 +146,19 @@ pub(super) fn finish(
     }
     drop(guard);
     result?;
+    if a.mode.uses_mirror() {
+        writeln!(
+            out,
+            "first sync of the mirror (the scheduled one takes over from now on) …"
+        )?;
+        out.flush()?;
+        let code = crate::sync::run(ctx.home, &crate::sync::Options::default(), out);
+        if code != crate::sync::EXIT_OK {
+            writeln!(out, "the first sync did not complete: until one does, lookups in {} mode match nothing{}; the scheduled sync retries every few minutes, and `sudo wazuh-misp sync` shows why",
+                a.mode.as_str(),
+                if a.mode == LookupMode::Hybrid { " from the mirror (MISP is asked instead)" } else { "" })?;
+        }
+    }
     if let (Some(ui), true, true) = (asking, a.sample_rule, restart) {
         writeln!(out, "The live self test sends a synthetic sshd event through analysisd, integratord, this integration and MISP, and follows both alerts in alerts.json. It needs a test IP MISP knows: it creates a labelled test event for it (your key must be allowed to add and publish events) and deletes it afterwards.")?;
         if ui.confirm(out, "Run the live self test now?", false)? {

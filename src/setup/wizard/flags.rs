@@ -61,6 +61,11 @@ pub struct SetupArgs {
     /// Do not install the sample test rule (removes it if installed)
     #[arg(long)]
     pub no_sample_rule: bool,
+    /// Where answers come from: online (ask MISP per alert, through the cache), mirror (a local
+    /// copy synced every few minutes; no network per alert), hybrid (the mirror while it is
+    /// fresh, MISP otherwise) [default: the current mode, else online]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<crate::settings::LookupMode>,
     /// Apply without asking for confirmation (and restart unless --no-restart)
     #[arg(long)]
     pub yes: bool,

@@ -11,7 +11,7 @@ use super::notes::{
 use super::presets::{self, PresetName, GROUP_PRESETS};
 use super::prompt::Ui;
 use super::{Aborted, Ctx};
-use crate::settings::{normalize_base_url, ApiKey};
+use crate::settings::{normalize_base_url, ApiKey, LookupMode};
 use crate::wazuh::ossec_conf::Filters;
 use crate::wazuh::rules;
 use anyhow::{anyhow, Context, Result};
@@ -84,8 +84,25 @@ pub(super) fn interactive_flow(
             default,
         )?;
     }
+    if !given.mode {
+        ask_mode(&ui, a, out)?;
+    }
     free_rule_block(ctx, Some(&ui), a, out)?;
     finish(ctx, a, info.as_ref(), Some(&ui), out)
+}
+
+fn ask_mode(ui: &Ui, a: &mut Answers, out: &mut dyn Write) -> Result<()> {
+    let modes = [LookupMode::Online, LookupMode::Mirror, LookupMode::Hybrid];
+    let items: Vec<String> = [
+        "online: each alert asks MISP (cached); new intelligence counts at once, but every uncached indicator costs a MISP request while integratord waits",
+        "mirror: a local copy of MISP, refreshed every 5 minutes; no network per alert and alerts keep being matched while MISP is down, but new intelligence counts at the next sync",
+        "hybrid: the mirror while it is fresh, MISP for kinds the mirror leaves out and whenever the mirror is stale",
+    ]
+    .map(String::from)
+    .into();
+    let at = modes.iter().position(|m| *m == a.mode).unwrap_or(0);
+    a.mode = modes[ui.select(out, "How should alerts be checked?", &items, at)?];
+    Ok(())
 }
 
 fn ask_url(ui: &Ui, a: &mut Answers, out: &mut dyn Write) -> Result<()> {

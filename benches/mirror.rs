@@ -1,0 +1,511 @@
+//! `cargo bench --bench mirror`: what mirror mode costs. (1) A full `wazuh-misp sync --full` of a
+//! 1,000,000-attribute MISP (the double's generated instance): wall time, peak RSS of the sync
+//! process, the mirror's size, attributes stored, requests, and the double's own share (measured by
+//! replaying the sync's recorded requests against the double from a raw HTTP/1.1 client). (2) An
+//! incremental `wazuh-misp sync` after 100 of 100,000 events changed the way MISP users change them
+//! (an attribute edited or added, then the event published), with the double's share measured the
+//! same way. (3) One alert in mirror mode as integratord runs it (fork/exec the installed release
+//! binary, wait, count the datagrams analysisd got) against a 1,000- and a 1,000,000-attribute
+//! mirror, hit and miss, next to the `/bin/true` floor and online mode (cache miss over HTTP).
+//! Numbers are printed, never asserted.
+//!
+//! `BENCH_SYNC_ATTRS` (1,000,000), `BENCH_INCR_EVENTS` (100,000), `BENCH_INCR_CHANGED` (100),
+//! `BENCH_RUNS` (300) change the sizes.
+
+use misp_double::{Attribute, Dataset, MispDouble, Options, DEFAULT_API_KEY};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wazuh-misp");
+const SEED: u64 = 7;
+/// Attributes per event of `Dataset::generated`, on average (16,920 events per 1,000,000).
+const ATTRS_PER_EVENT: usize = 60;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let sync_attrs = env_usize("BENCH_SYNC_ATTRS", 1_000_000);
+    let incr_events = env_usize("BENCH_INCR_EVENTS", 100_000);
+    let incr_changed = env_usize("BENCH_INCR_CHANGED", 100);
+    let runs = env_usize("BENCH_RUNS", 300);
+    let bench_started = Instant::now();
+    println!("wazuh-misp mirror benchmark ({} cores)", cores());
+
+    // ------------------------------------------------------------------ 1. full sync
+    println!("\n== 1. full sync of {sync_attrs} generated attributes ==");
+    let big_home = Home::new("mirror");
+    let t = Instant::now();
+    let ds = Dataset::generated(sync_attrs, SEED);
+    let (events, generated_in) = (ds.events.len(), t.elapsed());
+    let big = MispDouble::start(Options {
+        dataset: ds,
+        ..Options::default()
+    });
+    println!(
+        "double: {sync_attrs} attributes in {events} events, generated in {:.2} s",
+        generated_in.as_secs_f64()
+    );
+    let big_hit = big.with_dataset(pick_hit_ip);
+    big_home.write_settings(&mirror_settings(&big.url(), "mirror"));
+    big.clear_requests();
+    let full = big_home.sync(true);
+    let (replayed, replay_n) = replay(&big);
+    print_sync(&full);
+    let stats = big_home.mirror_stats();
+    println!(
+        "mirror: {:.1} MiB on disk, {} attributes stored ({} index keys), {} events",
+        stats["size"].as_u64().unwrap_or(0) as f64 / (1 << 20) as f64,
+        stats["meta"]["attributes"],
+        stats["meta"]["keys"]
+            .as_object()
+            .map_or(0, |k| k.values().filter_map(Value::as_u64).sum::<u64>()),
+        stats["meta"]["events"]
+    );
+    print_double_share(&full, replayed, replay_n);
+    drop(big);
+
+    // ------------------------------------------------------------------ 2. incremental sync
+    let attrs = incr_events * ATTRS_PER_EVENT + incr_events * ATTRS_PER_EVENT / 20;
+    println!("\n== 2. incremental sync: {incr_changed} of {incr_events} events changed ==",);
+    let t = Instant::now();
+    let mut ds = Dataset::generated(attrs, SEED + 1);
+    ds.events.truncate(incr_events);
+    ds.attributes.retain(|a| a.event_id <= incr_events as u64);
+    println!(
+        "double: {} attributes in {} events, generated in {:.2} s",
+        ds.attributes.len(),
+        ds.events.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let newest = ds.events.iter().map(|e| e.timestamp).max().unwrap_or(0);
+    let incr = MispDouble::start(Options {
+        dataset: ds,
+        ..Options::default()
+    });
+    let incr_home = Home::new("incremental");
+    incr_home.write_settings(&mirror_settings(&incr.url(), "mirror"));
+    let base = incr_home.sync(true);
+    println!(
+        "baseline full sync (untimed setup): {:.2} s wall, {} attributes stored, peak RSS {:.0} MiB",
+        base.wall.as_secs_f64(),
+        base.json["attributes"],
+        base.max_rss_kib as f64 / 1024.0
+    );
+    let noop = incr_home.sync(false);
+    println!(
+        "incremental sync with nothing changed: {:.0} ms wall, {} requests, changed {}",
+        noop.wall.as_secs_f64() * 1e3,
+        noop.json["requests"],
+        noop.json["changed"]
+    );
+    // An hour after the newest event, as MISP users would: half the events get an attribute
+    // edited, half a new one, then each is published again.
+    incr.set_clock(Some(newest + 3600));
+    let targets: Vec<(u64, u64)> = incr.with_dataset(|d| {
+        let live: Vec<(u64, u64)> = d
+            .events
+            .iter()
+            .filter(|e| e.published && !e.protected)
+            .filter_map(|e| {
+                d.attributes
+                    .iter()
+                    .find(|a| a.event_id == e.id && !a.deleted && a.to_ids)
+                    .map(|a| (e.id, a.id))
+            })
+            .collect();
+        let step = (live.len() / incr_changed.max(1)).max(1);
+        live.into_iter().step_by(step).take(incr_changed).collect()
+    });
+    for (i, (event, attr)) in targets.iter().enumerate() {
+        if i % 2 == 0 {
+            assert!(incr.edit_attribute(*attr, |a| a.comment = format!("edited by bench {i}")));
+        } else {
+            let mut a = Attribute::new(
+                0,
+                *event,
+                "ip-dst",
+                &format!("2.254.{}.{}", i / 250, i % 250 + 1),
+            );
+            a.uuid = format!("6d697272-6f72-4265-8e63-{i:012x}");
+            assert!(incr.add_attribute_as_user(a).is_some());
+        }
+        incr.advance_clock(1);
+        assert!(incr.publish_event(*event));
+    }
+    incr.clear_requests();
+    let inc = incr_home.sync(false);
+    let (replayed, replay_n) = replay(&incr);
+    print_sync(&inc);
+    print_double_share(&inc, replayed, replay_n);
+    drop(incr);
+
+    // ------------------------------------------------------------------ 3. per alert
+    println!("\n== 3. per alert, fork/exec + wait as integratord does, {runs} runs per case ==");
+    let small = MispDouble::start(Options {
+        dataset: Dataset::generated(1_000, SEED + 2),
+        ..Options::default()
+    });
+    let small_hit = small.with_dataset(pick_hit_ip);
+    let small_home = Home::new("small");
+    small_home.write_settings(&mirror_settings(&small.url(), "mirror"));
+    let s = small_home.sync(true);
+    println!(
+        "1k mirror: {} attributes stored, {} KiB; 1M mirror: {} attributes stored, {:.1} MiB",
+        s.json["attributes"],
+        small_home.mirror_stats()["size"].as_u64().unwrap_or(0) / 1024,
+        full.json["attributes"],
+        stats["size"].as_u64().unwrap_or(0) as f64 / (1 << 20) as f64
+    );
+    drop(small);
+    let online = MispDouble::http();
+    let online_home = Home::new("online");
+    online_home.write_settings(&mirror_settings(&online.url(), "online"));
+
+    println!("{:<52} {:>10} {:>10}", "case", "median", "p95");
+    let floor = measure(runs, || {
+        Command::new("/bin/true").status().map(|_| ()).unwrap()
+    });
+    report("/bin/true (fork/exec floor)", &floor);
+    let miss_ip = "8.8.4.4"; // 8/8 is never generated
+    for (label, home, hit) in [("1k", &small_home, &small_hit), ("1M", &big_home, &big_hit)] {
+        let hit_alert = alert(hit);
+        let got = home.run(&hit_alert);
+        assert!(got > 0, "{label} mirror: {hit} should match");
+        report(
+            &format!("mirror {label}: hit ({got} event(s))"),
+            &measure(runs, || assert_eq!(home.run(&hit_alert), got)),
+        );
+        let miss_alert = alert(miss_ip);
+        report(
+            &format!("mirror {label}: miss"),
+            &measure(runs, || assert_eq!(home.run(&miss_alert), 0)),
+        );
+    }
+    let mut n = 0u32;
+    let online_miss = measure(runs, || {
+        n += 1;
+        let ip = format!("8.{}.{}.{}", n / 65536 % 256, n / 256 % 256, n % 256);
+        assert_eq!(online_home.run(&alert(&ip)), 0);
+    });
+    report("online: cache miss over http (1 round trip)", &online_miss);
+    let usage = children_rusage();
+    println!(
+        "peak RSS of any child: {:.1} MiB; whole benchmark {:.0} s",
+        usage.ru_maxrss as f64 / 1024.0,
+        bench_started.elapsed().as_secs_f64()
+    );
+}
+
+/// A Wazuh home with the installed integration, the analysisd queue and the state directory.
+struct Home {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    integration: PathBuf,
+    queue: UnixDatagram,
+    alert: PathBuf,
+}
+
+impl Home {
+    fn new(name: &str) -> Home {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("bench-mirror-{name}-"))
+            .tempdir()
+            .unwrap();
+        let path = dir.path().to_path_buf();
+        for d in [
+            "etc",
+            "logs",
+            "queue/sockets",
+            "integrations",
+            "var/custom-misp",
+        ] {
+            std::fs::create_dir_all(path.join(d)).unwrap();
+        }
+        std::fs::set_permissions(
+            path.join("var/custom-misp"),
+            std::fs::Permissions::from_mode(0o770),
+        )
+        .unwrap();
+        let integration = path.join("integrations/custom-misp");
+        std::fs::copy(BIN, &integration).unwrap();
+        std::fs::set_permissions(&integration, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let queue = UnixDatagram::bind(path.join("queue/sockets/queue")).unwrap();
+        queue.set_nonblocking(true).unwrap();
+        Home {
+            alert: path.join("bench.alert"),
+            _dir: dir,
+            path,
+            integration,
+            queue,
+        }
+    }
+
+    fn write_settings(&self, settings: &Value) {
+        let p = self.path.join("etc/custom-misp.json");
+        std::fs::write(&p, settings.to_string()).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+
+    /// One alert as integratord runs it; the datagrams analysisd got.
+    fn run(&self, alert_json: &Value) -> usize {
+        std::fs::write(&self.alert, format!("{alert_json}\n")).unwrap();
+        let status = Command::new(&self.integration)
+            .arg0("integrations")
+            .arg(&self.alert)
+            .args(["", "", "", "", "10", "3", "> /dev/null 2>&1"])
+            .current_dir(&self.path)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        drain(&self.queue)
+    }
+
+    /// `wazuh-misp sync [--full] --json`, timed, with the process's own rusage.
+    fn sync(&self, full: bool) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--wazuh-home").arg(&self.path).arg("sync");
+        if full {
+            cmd.arg("--full");
+        }
+        let (out, wall, usage) = run_with_rusage(cmd.arg("--json"));
+        let json: Value = serde_json::from_slice(&out)
+            .unwrap_or_else(|e| panic!("sync: {e}: {}", String::from_utf8_lossy(&out)));
+        assert_eq!(json["ok"], true, "sync failed: {json}");
+        Run {
+            json,
+            wall,
+            max_rss_kib: usage.ru_maxrss as u64,
+            cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+            user: tv(usage.ru_utime),
+        }
+    }
+
+    fn mirror_stats(&self) -> Value {
+        let out = Command::new(BIN)
+            .arg("--wazuh-home")
+            .arg(&self.path)
+            .args(["mirror", "stats", "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+struct Run {
+    json: Value,
+    wall: Duration,
+    max_rss_kib: u64,
+    cpu: Duration,
+    user: Duration,
+}
+
+fn mirror_settings(url: &str, mode: &str) -> Value {
+    json!({"version": 1, "misp": {"url": url, "api_key": DEFAULT_API_KEY},
+        "lookup": {"mode": mode},
+        // Never stale while the benchmark runs (the runtime would log a notice, not stop).
+        "mirror": {"max_age_s": 86_400 * 365}})
+}
+
+fn alert(srcip: &str) -> Value {
+    json!({"id": "1", "rule": {"id": "5710", "level": 5, "description": "sshd"},
+        "agent": {"id": "001", "name": "web-01", "ip": "10.0.0.11"}, "data": {"srcip": srcip}})
+}
+
+/// A public IPv4 the mirror holds: an `ip-src`/`ip-dst` attribute for detection, live, in a
+/// published, unprotected event.
+fn pick_hit_ip(d: &Dataset) -> String {
+    let ok: std::collections::HashSet<u64> = d
+        .events
+        .iter()
+        .filter(|e| e.published && !e.protected)
+        .map(|e| e.id)
+        .collect();
+    let candidates: Vec<&Attribute> = d
+        .attributes
+        .iter()
+        .filter(|a| {
+            (a.kind == "ip-src" || a.kind == "ip-dst")
+                && a.to_ids
+                && !a.deleted
+                && ok.contains(&a.event_id)
+                && !a.value.contains(':')
+                && !a.value.starts_with("10.")
+        })
+        .collect();
+    // From the middle of the instance, not its first page.
+    candidates[candidates.len() / 2].value.clone()
+}
+
+fn print_sync(r: &Run) {
+    let j = &r.json;
+    println!(
+        "{} sync: {:.2} s wall (sync's own duration_ms {}), CPU {:.2} s ({:.2} user), peak RSS {:.1} MiB",
+        j["kind"].as_str().unwrap_or("?"),
+        r.wall.as_secs_f64(),
+        j["duration_ms"],
+        r.cpu.as_secs_f64(),
+        r.user.as_secs_f64(),
+        r.max_rss_kib as f64 / 1024.0
+    );
+    println!(
+        "  {} requests; {} events listed, {} read, {} dropped; {} attributes read ({} never matchable), {} stored",
+        j["requests"],
+        j["events_listed"],
+        j["events_read"],
+        j["events_dropped"],
+        j["attributes_read"],
+        j["attributes_skipped"],
+        j["attributes"]
+    );
+}
+
+fn print_double_share(r: &Run, replayed: Duration, n: usize) {
+    let wall = r.wall.as_secs_f64();
+    let d = replayed.as_secs_f64();
+    println!(
+        "  the double: {n} recorded requests replayed from a raw HTTP/1.1 client (one keep-alive \
+         connection, bodies read, not parsed) in {:.2} s = {:.0}% of the wall time; \
+         wall minus the double: {:.2} s",
+        d,
+        100.0 * d / wall,
+        (wall - d).max(0.0)
+    );
+}
+
+/// Replays every request the double recorded (the sync's, in order) over one keep-alive
+/// connection and reads each answer whole: the double's handling plus loopback transfer, which
+/// the sync waits for on its critical path (it sends one request at a time). Returns the time
+/// and the number of requests.
+fn replay(misp: &MispDouble) -> (Duration, usize) {
+    let requests = misp.requests();
+    let mut stream = TcpStream::connect(misp.addr()).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut reader = BufReader::with_capacity(1 << 20, stream.try_clone().unwrap());
+    let mut total = Duration::ZERO;
+    let mut body = Vec::new();
+    for r in &requests {
+        let mut head = format!(
+            "{} {}{}{} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\nAccept: application/json\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            r.method,
+            r.path,
+            if r.query.is_empty() { "" } else { "?" },
+            r.query,
+            misp.api_key(),
+            r.body.len()
+        )
+        .into_bytes();
+        head.extend_from_slice(&r.body);
+        let t = Instant::now();
+        stream.write_all(&head).unwrap();
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(status.starts_with("HTTP/1.1 200"), "replay: {status}");
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+        }
+        body.resize(length, 0);
+        reader.read_exact(&mut body).unwrap();
+        total += t.elapsed();
+    }
+    (total, requests.len())
+}
+
+/// Runs `cmd` with stdout captured and reaps it with `wait4`, for its own rusage.
+fn run_with_rusage(cmd: &mut Command) -> (Vec<u8>, Duration, libc::rusage) {
+    let started = Instant::now();
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, filling a zeroed struct we own. The child is reaped here,
+    // so `child` is never waited on (dropping a `Child` does not wait).
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::wait4(pid, &mut status, 0, &mut u), pid);
+        u
+    };
+    let wall = started.elapsed();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} exited with status {status}: {}",
+        String::from_utf8_lossy(&out)
+    );
+    drop(child);
+    (out, wall, usage)
+}
+
+fn tv(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn drain(q: &UnixDatagram) -> usize {
+    let mut buf = vec![0u8; 70_000];
+    let mut n = 0;
+    while q.recv(&mut buf).is_ok() {
+        n += 1;
+    }
+    n
+}
+
+fn measure(runs: usize, mut f: impl FnMut()) -> Vec<Duration> {
+    for _ in 0..runs / 10 {
+        f();
+    }
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times
+}
+
+fn report(name: &str, sorted: &[Duration]) {
+    let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{name:<52} {:>8.2}ms {:>8.2}ms",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.95).as_secs_f64() * 1e3
+    );
+}
+
+fn children_rusage() -> libc::rusage {
+    // SAFETY: getrusage fills the zeroed struct we own.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
+        u
+    }
+}
