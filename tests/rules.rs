@@ -289,7 +289,7 @@ fn rendered_file_is_valid_for_wazuh_and_stays_in_the_block() {
             for rule in &parsed {
                 assert!(ids.contains(&rule.id), "{} outside {ids:?}", rule.id);
             }
-            assert_eq!(parsed.len(), if sample.is_some() { 17 } else { 16 });
+            assert_eq!(parsed.len(), if sample.is_some() { 18 } else { 17 });
             assert_eq!(parsed[0].id, base);
             assert!(text.contains(&format!("{} to {}", base, base + rules::RULE_COUNT - 1)));
         }
@@ -378,9 +378,18 @@ fn each_event_of_the_schema_lands_on_its_rule() {
         if rule.groups.contains(&rules::HIT_GROUP.to_string()) {
             assert_eq!(names, ["misp.ioc_kind"]);
         }
-        if rule.groups.contains(&rules::ERROR_GROUP.to_string()) {
+        if rule.groups.contains(&"misp_mirror".to_string()) {
+            assert_eq!(names, ["misp.mirror.status"]);
+        } else if rule.groups.contains(&rules::ERROR_GROUP.to_string()) {
             assert_eq!(names, ["misp.error.kind"]);
         }
+    }
+    // The mirror's own events (sync failing, stale, missing) have their rule.
+    for status in ["sync_failed", "stale", "missing"] {
+        let event = json!({"integration": "misp", "misp": {"mirror": {"status": status, "message": "m", "since": 0}}});
+        let id = classify(&parsed, &event);
+        assert_eq!(id, base + 16, "{status}");
+        assert_eq!(by_id[&id].level, 5);
     }
     // Another MISP integration's events (no ioc_kind, error as a string) stay at level 0.
     let foreign =
@@ -669,7 +678,7 @@ fn rendered_file_reads_back_through_all_rule_ids() {
     let text = rules::render(&spec(117_200, Some((7, &groups)))).unwrap();
     std::fs::write(dir.path().join(rules::RULES_FILE), text).unwrap();
     let all = rules::all_rule_ids(dir.path()).unwrap();
-    assert_eq!(all.len(), 17);
+    assert_eq!(all.len(), 18);
     let sample = all
         .iter()
         .find(|(_, id, ..)| *id == rules::sample_rule_id(117_200))

@@ -31,9 +31,9 @@ pub const RULES_FILE: &str = "etc/rules/custom-misp_rules.xml";
 /// find, and a round hundred is easy to recognise in alerts.
 pub const DEFAULT_RULE_ID_BASE: u32 = 117100;
 
-/// The ids we reserve, contiguous from the base: 16 rules today (base, 5 hit rules, 10 error
-/// rules), three spare ids so a later version can add rules without needing ids that may
-/// collide, and the self-test rule, always last. The whole block is checked for collisions and
+/// The ids we reserve, contiguous from the base: 17 rules today (base, 5 hit rules, 10 error
+/// rules, the mirror's status rule), two spare ids so a later version can add rules without
+/// needing ids that may collide, and the self-test rule, always last. The whole block is checked for collisions and
 /// reserved even when the self-test rule is not installed.
 pub const RULE_COUNT: u32 = 20;
 
