@@ -1,6 +1,9 @@
 //! The end-to-end demo: a temporary Wazuh home, the MISP double on loopback over HTTPS with its
 //! own CA, and a few realistic alerts run through `integrations/custom-misp` exactly as
-//! wazuh-integratord runs them. Prints what analysisd receives.
+//! wazuh-integratord runs them, first online (each alert asks MISP), then in mirror mode (a
+//! `wazuh-misp sync` copies MISP locally, and the same alerts are answered with no request at
+//! all; an analyst's new indicator arrives with the next, incremental, sync). Prints what
+//! analysisd receives.
 //!
 //! `cargo run --release --example demo`
 
@@ -35,7 +38,64 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("MISP double (HTTPS, private CA): {}", double.url());
     println!("Wazuh home:                      {}\n", home.display());
-    for (title, alert) in alerts() {
+    println!("## Online mode: each alert asks MISP\n");
+    run_alerts(home, &integration, &queue, &alerts())?;
+    let log = std::fs::read_to_string(home.join("logs/integrations.log")).unwrap_or_default();
+    println!(
+        "logs/integrations.log: {}",
+        if log.is_empty() { "(empty)" } else { &log }
+    );
+    println!(
+        "MISP saw {} restSearch request(s).\n",
+        double.request_count("/attributes/restSearch")
+    );
+
+    println!("## Mirror mode: `wazuh-misp sync` keeps a local copy; alerts need no network\n");
+    std::fs::create_dir_all(home.join("var/custom-misp"))?;
+    let mut settings = settings;
+    settings["lookup"] = json!({"mode": "mirror"});
+    std::fs::write(&settings_path, serde_json::to_vec_pretty(&settings)?)?;
+    sync(&binary, home)?;
+    double.clear_requests();
+    run_alerts(home, &integration, &queue, &alerts())?;
+    println!(
+        "MISP saw {} request(s) while the alerts were answered from the mirror.\n",
+        double.requests().len()
+    );
+    println!("An analyst adds a new scanner to event {} and publishes it; the next sync is incremental:", seed::EVENT_SSH_BRUTE_FORCE);
+    let new_ip = "45.133.1.77";
+    double.add_attribute_as_user(misp_double::Attribute::new(0, seed::EVENT_SSH_BRUTE_FORCE, "ip-src", new_ip));
+    double.publish_event(seed::EVENT_SSH_BRUTE_FORCE);
+    sync(&binary, home)?;
+    let mut scan = alerts().remove(0);
+    scan.1["data"]["srcip"] = json!(new_ip);
+    run_alerts(home, &integration, &queue, &[("sshd brute force from the new scanner", scan.1)])?;
+    Ok(())
+}
+
+fn sync(binary: &Path, home: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let out = Command::new(binary)
+        .arg("--wazuh-home")
+        .arg(home)
+        .args(["sync", "--quiet"])
+        .output()?;
+    print!("$ wazuh-misp sync\n{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(binary)
+        .arg("--wazuh-home")
+        .arg(home)
+        .args(["mirror", "stats"])
+        .output()?;
+    println!("$ wazuh-misp mirror stats\n{}", String::from_utf8_lossy(&out.stdout));
+    Ok(())
+}
+
+fn run_alerts(
+    home: &Path,
+    integration: &Path,
+    queue: &UnixDatagram,
+    alerts: &[(&str, Value)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    for (title, alert) in alerts {
         let file = tempfile::Builder::new()
             .prefix("custom-misp-")
             .suffix(".alert")
@@ -43,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(file.path(), format!("{alert}\n"))?;
         let started = Instant::now();
         // Wazuh 4.14's argv: alert api_key hook_url debug options timeout retries redirection.
-        let status = Command::new(&integration)
+        let status = Command::new(integration)
             .arg0("integrations")
             .args([
                 file.path().as_os_str(),
@@ -72,15 +132,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         println!();
     }
-    let log = std::fs::read_to_string(home.join("logs/integrations.log")).unwrap_or_default();
-    println!(
-        "logs/integrations.log: {}",
-        if log.is_empty() { "(empty)" } else { &log }
-    );
-    println!(
-        "MISP saw {} restSearch request(s).",
-        double.request_count("/attributes/restSearch")
-    );
     Ok(())
 }
 
@@ -96,7 +147,7 @@ fn print_datagram(d: &str) {
             println!("     error {}", m["error"]);
         } else {
             println!(
-                "     {} {} ({}) from {} -> MISP {} in event {} \"{}\" tags [{}]",
+                "     {} {} ({}) from {} -> MISP {} in event {} \"{}\" tags [{}]{}",
                 m["ioc_kind"].as_str().unwrap_or(""),
                 m["ioc_value"].as_str().unwrap_or(""),
                 m["ioc_field"].as_str().unwrap_or(""),
@@ -104,7 +155,8 @@ fn print_datagram(d: &str) {
                 m["type"].as_str().unwrap_or(""),
                 m["event_id"].as_str().unwrap_or(""),
                 m["event_info"].as_str().unwrap_or(""),
-                m["tags"].as_str().unwrap_or("")
+                m["tags"].as_str().unwrap_or(""),
+                if m["source"] == "mirror" { " (from the mirror)" } else { "" }
             );
         }
     }
