@@ -992,7 +992,7 @@ fn a_stopped_integratord_and_recent_errors_are_reported() {
         .fix
         .as_deref()
         .unwrap()
-        .contains("systemctl restart wazuh-manager"));
+        .contains("systemctl reload wazuh-manager"));
     assert_check(
         &report,
         "logs.integrations",

@@ -69,7 +69,7 @@ pub(super) fn queue_check(ctx: &Ctx) -> Check {
 /// A process named wazuh-integratord, found from its pid file in `var/run` or in /proc.
 pub(super) fn integratord_check(ctx: &Ctx) -> Check {
     const ID: &str = "integratord.running";
-    let fix = "restart the manager (`systemctl restart wazuh-manager`): integratord starts when ossec.conf has an <integration> block; if it stops again, see logs/ossec.log";
+    let fix = "restart the manager the safe way (`systemctl reload wazuh-manager`, or `bin/wazuh-control restart`): integratord starts when ossec.conf has an <integration> block; if it stops again, see logs/ossec.log";
     if let Some((pid, how)) = from_pid_file(&ctx.home) {
         return Check::pass(ID, format!("wazuh-integratord runs (pid {pid}, {how})"))
             .data(json!({"pid": pid}));

@@ -19,7 +19,7 @@ const OSSEC_LOG: &str = "logs/ossec.log";
 const TAIL_BYTES: u64 = 256 * 1024;
 const MAX_LINES: usize = 8;
 const RESTART: &str =
-    "restart the manager (`systemctl restart wazuh-manager`, or `wazuh-control restart`)";
+    "restart the manager the safe way (`systemctl reload wazuh-manager`, or `bin/wazuh-control restart`: both test the configuration before stopping anything)";
 
 /// Sizes of the logs when the line was injected, to show only what was written since.
 pub(crate) struct Offsets {

@@ -464,7 +464,7 @@ fn check_daemons(
     b_warnings: &mut Vec<String>,
 ) {
     let restart =
-        "restart the manager (`systemctl restart wazuh-manager`, or `wazuh-control restart`)";
+        "restart the manager the safe way (`systemctl reload wazuh-manager`, or `bin/wazuh-control restart`: both test the configuration before stopping anything)";
     let analysisd = daemon::status(home, "wazuh-analysisd");
     let integratord = daemon::status(home, "wazuh-integratord");
     match &analysisd {
