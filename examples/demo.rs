@@ -62,14 +62,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "MISP saw {} request(s) while the alerts were answered from the mirror.\n",
         double.requests().len()
     );
-    println!("An analyst adds a new scanner to event {} and publishes it; the next sync is incremental:", seed::EVENT_SSH_BRUTE_FORCE);
+    println!(
+        "An analyst adds a new scanner to event {} and publishes it; the next sync is incremental:",
+        seed::EVENT_SSH_BRUTE_FORCE
+    );
     let new_ip = "45.133.1.77";
-    double.add_attribute_as_user(misp_double::Attribute::new(0, seed::EVENT_SSH_BRUTE_FORCE, "ip-src", new_ip));
+    double.add_attribute_as_user(misp_double::Attribute::new(
+        0,
+        seed::EVENT_SSH_BRUTE_FORCE,
+        "ip-src",
+        new_ip,
+    ));
     double.publish_event(seed::EVENT_SSH_BRUTE_FORCE);
     sync(&binary, home)?;
     let mut scan = alerts().remove(0);
     scan.1["data"]["srcip"] = json!(new_ip);
-    run_alerts(home, &integration, &queue, &[("sshd brute force from the new scanner", scan.1)])?;
+    run_alerts(
+        home,
+        &integration,
+        &queue,
+        &[("sshd brute force from the new scanner", scan.1)],
+    )?;
     Ok(())
 }
 
@@ -79,13 +92,19 @@ fn sync(binary: &Path, home: &Path) -> Result<(), Box<dyn std::error::Error>> {
         .arg(home)
         .args(["sync", "--quiet"])
         .output()?;
-    print!("$ wazuh-misp sync\n{}", String::from_utf8_lossy(&out.stdout));
+    print!(
+        "$ wazuh-misp sync\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let out = Command::new(binary)
         .arg("--wazuh-home")
         .arg(home)
         .args(["mirror", "stats"])
         .output()?;
-    println!("$ wazuh-misp mirror stats\n{}", String::from_utf8_lossy(&out.stdout));
+    println!(
+        "$ wazuh-misp mirror stats\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     Ok(())
 }
 
@@ -156,7 +175,11 @@ fn print_datagram(d: &str) {
                 m["event_id"].as_str().unwrap_or(""),
                 m["event_info"].as_str().unwrap_or(""),
                 m["tags"].as_str().unwrap_or(""),
-                if m["source"] == "mirror" { " (from the mirror)" } else { "" }
+                if m["source"] == "mirror" {
+                    " (from the mirror)"
+                } else {
+                    ""
+                }
             );
         }
     }

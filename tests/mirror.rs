@@ -308,18 +308,20 @@ fn failed_syncs_leave_the_previous_mirror_serving_and_report_once() {
     let stats = wazuh_misp(&home, &["mirror", "stats", "--json"]);
     let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(stats["status"]["consecutive_failures"], 5, "{stats}");
-    // A hung MISP: the sync's own request timeout ends it.
-    double.set_fault(Fault::Hang);
+    // A hung MISP, and one that stops in the middle of a body: the request timeout ends both.
     let mut settings = WazuhHome::settings_for(&double);
     merge(
         &mut settings,
         json!({"lookup": {"mode": "mirror"}, "mirror": {"request_timeout_s": 1}}),
     );
     home.write_settings(&settings);
-    let s = sync(&home, &[]);
-    assert_eq!(s["exit"], 6, "{s}");
-    assert_eq!(s["error"]["kind"], "timeout", "{s}");
-    assert_eq!(std::fs::read(mirror_file(&home)).unwrap(), good);
+    for fault in [Fault::Hang, Fault::HangAfterHeaders] {
+        double.set_fault(fault.clone());
+        let s = sync(&home, &[]);
+        assert_eq!(s["exit"], 6, "{fault:?}: {s}");
+        assert_eq!(s["error"]["kind"], "timeout", "{fault:?}: {s}");
+        assert_eq!(std::fs::read(mirror_file(&home)).unwrap(), good);
+    }
     // MISP back: the sync recovers and the unpublished event leaves.
     double.set_fault(Fault::None);
     assert_eq!(sync(&home, &[])["exit"], 0);
@@ -494,4 +496,43 @@ fn a_sync_killed_at_any_point_leaves_a_whole_mirror() {
     assert!(std::fs::read_dir(home.path().join("var/custom-misp"))
         .unwrap()
         .all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp.")));
+}
+
+/// A real full disk: the state directory on a tmpfs too small for the new mirror.
+#[test]
+fn a_full_disk_keeps_the_previous_mirror() {
+    let double = MispDouble::http();
+    let home = stateful(&double, mirror_mode());
+    let state = home.path().join("var/custom-misp");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k,mode=0770", "tmpfs"])
+        .arg(&state)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root, as .ci/run has)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(state.clone());
+    if let Some(gid) = wazuh_gid() {
+        std::os::unix::fs::chown(&state, Some(0), Some(gid)).unwrap();
+    }
+    assert_eq!(sync(&home, &[])["exit"], 0);
+    let good = std::fs::read(mirror_file(&home)).unwrap();
+    double.set_dataset(Dataset::generated(20_000, 3));
+    let s = sync(&home, &["--full"]);
+    assert_eq!(s["exit"], 8, "{s}");
+    assert_eq!(std::fs::read(mirror_file(&home)).unwrap(), good);
+    assert!(!found(&home, seed::BRUTE_FORCE_IP).is_empty());
+    assert!(std::fs::read_dir(&state).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains(".tmp.")));
 }
