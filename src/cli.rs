@@ -123,6 +123,11 @@ pub enum Command {
         #[command(subcommand)]
         action: MirrorAction,
     },
+    /// Report hits to MISP as sightings: what is waiting, or deliver it now
+    Sightings {
+        #[command(subcommand)]
+        action: SightingsAction,
+    },
     /// Run the pipeline over a JSON-lines alerts file and show what would be sent
     Test {
         /// Alerts file, or - for standard input [default: <wazuh-home>/logs/alerts/alerts.json]
@@ -157,6 +162,18 @@ pub enum CacheAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SightingsAction {
+    /// The spool (waiting, being delivered, dropped) and the last flush
+    Stats {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver the spool now (the scheduled run does it every mirror.interval_s)
+    Flush,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum MirrorAction {
     /// Age, last sync result, counts per kind, size
     Stats {
@@ -187,11 +204,7 @@ pub fn main() -> i32 {
         && args.get(1).is_some_and(|a| a == home::SCHEDULED_SYNC_ARG)
     {
         let home = runtime::integratord_home(exe.as_deref());
-        let opts = crate::sync::Options {
-            quiet: true,
-            ..Default::default()
-        };
-        return crate::sync::run(&home, &opts, &mut std::io::stdout());
+        return crate::schedule::run(&home, &mut std::io::stdout());
     }
     if !asks_about_itself
         && runtime::started_by_integratord(args.first().map(OsString::as_os_str), exe.as_deref())
@@ -318,6 +331,23 @@ pub fn main() -> i32 {
                 }
                 MirrorAction::Lookup { value, json } => {
                     report(crate::mirror::cmd::lookup(&home, &value, json, &mut out))
+                }
+            }
+        }
+        Command::Sightings { action } => {
+            let mut out = std::io::stdout();
+            match action {
+                SightingsAction::Stats { json } => {
+                    report(crate::sightings::stats(&home, json, &mut out).map(|()| 0))
+                }
+                SightingsAction::Flush => {
+                    match crate::settings::Settings::load(&home, &Default::default()) {
+                        Ok(loaded) => crate::schedule::flush(&home, &loaded, &mut out),
+                        Err(e) => {
+                            eprintln!("wazuh-misp: {e}");
+                            crate::sync::EXIT_SETTINGS
+                        }
+                    }
                 }
             }
         }

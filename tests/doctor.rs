@@ -1149,3 +1149,23 @@ fn mirror_mode_checks_the_schedule_the_mirror_and_the_last_sync() {
     );
     assert_check(&report, "mirror.file", Status::Pass, "12 attributes", "");
 }
+
+#[test]
+fn sightings_need_the_scheduled_run() {
+    if !privileged() {
+        return;
+    }
+    let home = Home::healthy();
+    let mut s = home.settings();
+    s["sightings"] = json!({"enabled": true});
+    home.write_settings(&s);
+    let report = home.doctor();
+    assert_check(
+        &report,
+        "sightings.schedule",
+        Status::Fail,
+        "never sent",
+        "wazuh-misp install",
+    );
+    assert_check(&report, "sightings.flush", Status::Pass, "0 waiting", "");
+}

@@ -304,7 +304,7 @@ fn failed_syncs_leave_the_previous_mirror_serving_and_report_once() {
         .map(|d| split_datagram(d).1)
         .collect();
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0]["misp"]["mirror"]["status"], "sync_failed");
+    assert_eq!(events[0]["misp"]["service"]["status"], "sync_failed");
     let stats = wazuh_misp(&home, &["mirror", "stats", "--json"]);
     let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(stats["status"]["consecutive_failures"], 5, "{stats}");
@@ -373,7 +373,7 @@ fn a_policy_change_forces_a_full_sync_and_an_old_mirror_is_never_used() {
     let d = home.datagrams();
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(
-        split_datagram(&d[0]).1["misp"]["mirror"]["status"],
+        split_datagram(&d[0]).1["misp"]["service"]["status"],
         "missing"
     );
     home.run_json(&sshd_alert(seed::BRUTE_FORCE_IP));
@@ -444,7 +444,7 @@ fn hybrid_asks_misp_only_for_kinds_outside_the_mirror_and_while_it_is_stale() {
     assert!(
         payloads
             .iter()
-            .any(|p| p["misp"]["mirror"]["status"] == "stale"),
+            .any(|p| p["misp"]["service"]["status"] == "stale"),
         "{payloads:?}"
     );
 }

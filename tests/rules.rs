@@ -378,15 +378,15 @@ fn each_event_of_the_schema_lands_on_its_rule() {
         if rule.groups.contains(&rules::HIT_GROUP.to_string()) {
             assert_eq!(names, ["misp.ioc_kind"]);
         }
-        if rule.groups.contains(&"misp_mirror".to_string()) {
-            assert_eq!(names, ["misp.mirror.status"]);
+        if rule.groups.contains(&"misp_service".to_string()) {
+            assert_eq!(names, ["misp.service.status"]);
         } else if rule.groups.contains(&rules::ERROR_GROUP.to_string()) {
             assert_eq!(names, ["misp.error.kind"]);
         }
     }
     // The mirror's own events (sync failing, stale, missing) have their rule.
     for status in ["sync_failed", "stale", "missing"] {
-        let event = json!({"integration": "misp", "misp": {"mirror": {"status": status, "message": "m", "since": 0}}});
+        let event = json!({"integration": "misp", "misp": {"service": {"component": "mirror", "status": status, "message": "m", "since": 0}}});
         let id = classify(&parsed, &event);
         assert_eq!(id, base + 16, "{status}");
         assert_eq!(by_id[&id].level, 5);

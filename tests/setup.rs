@@ -629,6 +629,7 @@ const GROUPS: &str = "Other rule groups";
 const RULE_IDS: &str = "Rule ids";
 const SAMPLE: &str = "Install the sample test rule";
 const MODE: &str = "How should alerts be checked?";
+const SIGHTINGS: &str = "Report each hit to MISP as a sighting";
 const APPLY: &str = "Apply these changes?";
 const RESTART: &str = "Restart the Wazuh manager";
 const OK_LINE: &str =
@@ -641,6 +642,7 @@ fn default_alerts(w: &mut Wizard) {
     w.answer(RULE_IDS, "");
     w.answer(SAMPLE, "");
     w.keys(MODE, "\r");
+    w.answer(SIGHTINGS, "");
 }
 
 #[test]
@@ -661,6 +663,7 @@ fn wizard_happy_path_sets_everything_up() {
     w.answer(RULE_IDS, "");
     w.answer(SAMPLE, "");
     w.keys(MODE, "\r");
+    w.answer(SIGHTINGS, "");
     w.expect("Summary");
     w.expect("+++ b");
     w.answer(APPLY, "");
@@ -875,6 +878,7 @@ fn wizard_rerun_offers_the_current_settings_as_defaults() {
     w.s.send_line("").unwrap();
     w.answer(SAMPLE, "");
     w.keys(MODE, "\r");
+    w.answer(SIGHTINGS, "");
     w.expect("nothing to change");
     let (status, seen) = w.finish();
     assert_eq!(status, 0, "{seen}");

@@ -73,6 +73,8 @@ pub const PHP_TIMEOUT_HTML: &str = "<br />\n<b>Fatal error</b>:  Maximum executi
 #[derive(Debug)]
 pub(crate) struct Backend {
     pub api_key: String,
+    /// See `Options::read_only`.
+    pub read_only: bool,
     pub store: RwLock<Store>,
     pub next_sighting_id: AtomicU64,
     /// A frozen clock (`MispDouble::set_clock`); `None` is real time.
@@ -166,9 +168,17 @@ impl Backend {
         );
         let rest = segs.get(2..).unwrap_or(&[]);
         match route {
-            ("servers", "getversion") if rest.is_empty() => {
-                self.api_only(req, accept_json, || Response::json(200, GET_VERSION_BODY))
-            }
+            ("servers", "getversion") if rest.is_empty() => self.api_only(req, accept_json, || {
+                if self.read_only {
+                    Response::json(
+                        200,
+                        GET_VERSION_BODY
+                            .replace("\"perm_sighting\":true", "\"perm_sighting\":false"),
+                    )
+                } else {
+                    Response::json(200, GET_VERSION_BODY)
+                }
+            }),
             ("users", "view") if rest.len() == 1 && rest[0].eq_ignore_ascii_case("me") => {
                 self.api_only(req, accept_json, || Response::json(200, VIEW_ME_BODY))
             }
@@ -267,6 +277,15 @@ impl Backend {
     }
 
     fn sightings_add(&self, req: &RecordedRequest) -> Response {
+        if self.read_only {
+            return Response::json(
+                403,
+                json::error_body(
+                    "You do not have permission to use this functionality.",
+                    &req.path,
+                ),
+            );
+        }
         if !req.method.eq_ignore_ascii_case("POST") {
             return Response::json(
                 405,
@@ -547,6 +566,7 @@ mod tests {
     fn backend() -> Backend {
         Backend {
             api_key: crate::DEFAULT_API_KEY.into(),
+            read_only: false,
             store: RwLock::new(Store::new(crate::Dataset::seed())),
             next_sighting_id: AtomicU64::new(1),
             clock: Mutex::new(None),

@@ -95,7 +95,9 @@
 //!   `{"Sighting":{"id","attribute_id","event_id","org_id","date_sighting","uuid","source",
 //!   "type","attribute_uuid"}}`; no values or no match gives `200` `{"message":"Could not add
 //!   the Sighting. Reason: No valid attributes found."}` (no `Sighting` key). Without a
-//!   `timestamp`, `date_sighting` is the double's clock.
+//!   `timestamp`, `date_sighting` is the double's clock. With [`Options::read_only`] (a role
+//!   without `perm_sighting`) getVersion says `"perm_sighting":false` and this answers `403`
+//!   "You do not have permission to use this functionality.".
 //! - **`/events/index`** (GET or POST; `Accept` and key as above, since MISP treats the
 //!   index as an API request only then). The body is decoded like restSearch's (invalid JSON
 //!   `405`, `{"request": {...}}` unwrapped) except that no body or `{}` is fine: no filter.

@@ -41,6 +41,9 @@ pub struct Options {
     pub api_key: String,
     /// The data served.
     pub dataset: Dataset,
+    /// The key's role may not add sightings: getVersion says `perm_sighting: false`, and
+    /// `/sightings/add` answers `403` "You do not have permission to use this functionality."
+    pub read_only: bool,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             tls: false,
             api_key: DEFAULT_API_KEY.to_string(),
             dataset: Dataset::seed(),
+            read_only: false,
         }
     }
 }
@@ -149,6 +153,7 @@ impl MispDouble {
         let shared = Arc::new(Shared {
             backend: Backend {
                 api_key: opts.api_key,
+                read_only: opts.read_only,
                 store: RwLock::new(Store::new(opts.dataset)),
                 next_sighting_id: AtomicU64::new(1),
                 clock: Mutex::new(None),

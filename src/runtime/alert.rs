@@ -278,6 +278,42 @@ fn set(root: &mut Value, pointer: &str, value: Value) {
     }
 }
 
+/// An alert's `timestamp` (`2026-11-27T06:05:24.123+0000`, as analysisd writes it) in
+/// milliseconds since the epoch.
+pub fn alert_time_ms(alert: &Value) -> Option<i64> {
+    let t = alert.get("timestamp")?.as_str()?;
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = t.get(r)?;
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let (millis, zone) = match t.get(19..20) {
+        Some(".") => (num(20..23)?, 23),
+        _ => (0, 19),
+    };
+    let offset_min = match t.get(zone..zone + 1) {
+        Some(sign @ ("+" | "-")) => {
+            let m = num(zone + 1..zone + 3)? * 60 + num(zone + 3..zone + 5)?;
+            if sign == "-" {
+                -m
+            } else {
+                m
+            }
+        }
+        Some("Z") | None => 0,
+        Some(_) => return None,
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = crate::civil::days_from_civil(y, mo, d);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+    Some(secs * 1000 + millis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,12 +83,13 @@ pub fn match_payload(m: &Match, alert: &AlertRef, misp_url: &str, source: Source
     json!({"integration": "misp", "misp": Value::Object(misp)})
 }
 
-/// A problem of the mirror rather than of one alert: `status` is `sync_failed` (the sync cannot
-/// refresh it; it keeps answering from its last good copy), `stale` or `missing`.
-pub fn mirror_payload(status: &str, message: &str, since: u64) -> Value {
+/// A problem of one of our background services rather than of one alert. `component` is
+/// `mirror` (status `sync_failed`: the sync cannot refresh it and it keeps answering from its
+/// last good copy; `stale`; `missing`) or `sightings` (status `flush_failed`).
+pub fn service_payload(component: &str, status: &str, message: &str, since: u64) -> Value {
     json!({
         "integration": "misp",
-        "misp": {"mirror": {"status": status, "message": message, "since": since}}
+        "misp": {"service": {"component": component, "status": status, "message": message, "since": since}}
     })
 }
 
@@ -114,7 +115,7 @@ const OPTIONAL: [&str; 7] = [
     "/misp/tags",
     "/misp/alert/rule_description",
     "/misp/error/message",
-    "/misp/mirror/message",
+    "/misp/service/message",
     "/misp/ioc_value",
 ];
 

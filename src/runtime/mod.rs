@@ -172,7 +172,7 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
         })
         .collect();
     if let Some((status, message)) = &outcome.mirror_notice {
-        payloads.push(event::mirror_payload(status, message, 0));
+        payloads.push(event::service_payload("mirror", status, message, 0));
     }
     let mut config_error = None;
     if let Some((e, report)) = &outcome.error {
@@ -183,6 +183,15 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
         if e.kind == ErrorKind::Config {
             config_error = Some(e.to_string());
         }
+    }
+    if loaded.settings.sightings.enabled {
+        spool_sightings(
+            home,
+            &loaded,
+            &outcome.matches[..outcome.matches.len().min(max)],
+            &alert,
+            &log,
+        );
     }
     let code = send_all(&queue, &location, payloads, &deadline, &log);
     match config_error {
@@ -208,6 +217,42 @@ fn send_all(
         }
     }
     EXIT_OK
+}
+
+/// The reported hits go to the sightings spool; the scheduled run delivers them, so this costs
+/// one local append and never a MISP request.
+fn spool_sightings(
+    home: &Path,
+    loaded: &Loaded,
+    reported: &[crate::misp::search::Match],
+    alert: &Value,
+    log: &IntegrationsLog,
+) {
+    let dir = crate::wazuh::home::state_dir(home);
+    if reported.is_empty() || !dir.is_dir() {
+        return;
+    }
+    let seen_at = alert::alert_time_ms(alert)
+        .and_then(|ms| u64::try_from(ms / 1000).ok())
+        .unwrap_or_else(cache::now_unix);
+    let records: Vec<_> = reported
+        .iter()
+        .filter(|m| !m.attribute.uuid.is_empty())
+        .map(|m| crate::sightings::spool::Record {
+            value: m.attribute.value.clone(),
+            kind: m.attribute.kind.clone(),
+            attribute_uuid: m.attribute.uuid.clone(),
+            seen_at,
+        })
+        .collect();
+    let max = loaded.settings.sightings.max_spool_kb.saturating_mul(1024);
+    match crate::sightings::spool::append(&dir, &records, max) {
+        Ok(0) => {}
+        Ok(dropped) => log.warning(format!(
+            "sightings spool full (sightings.max_spool_kb): dropped its {dropped} oldest record(s); is the scheduled flush running?"
+        )),
+        Err(e) => log.warning(format!("sightings not recorded: {e}")),
+    }
 }
 
 /// A settings problem is reported as a `config` error event too (when analysisd listens), so it

@@ -36,6 +36,8 @@ pub struct Settings {
     pub breaker: BreakerSettings,
     /// The local copy of MISP that `mirror` and `hybrid` lookups answer from.
     pub mirror: MirrorSettings,
+    /// Telling MISP when an indicator is seen here.
+    pub sightings: SightingsSettings,
     /// Replaces the built-in field map (`templates/field-map.json`) when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field_map: Option<Vec<FieldRule>>,
@@ -53,6 +55,7 @@ impl Default for Settings {
             cache: CacheSettings::default(),
             breaker: BreakerSettings::default(),
             mirror: MirrorSettings::default(),
+            sightings: SightingsSettings::default(),
             field_map: None,
             install: InstallChoices::default(),
         }
@@ -237,7 +240,38 @@ impl MirrorSettings {
     }
 }
 
+/// Sightings: every reported hit is spooled locally (`var/custom-misp/sightings.spool`) and the
+/// scheduled run sends them to MISP's `/sightings/add`, never on an alert's path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SightingsSettings {
+    pub enabled: bool,
+    /// At most one sighting per attribute this often, however many alerts hit it.
+    pub min_interval_s: u64,
+    /// The sighting's `source` in MISP; default `wazuh:<cluster node name or host name>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The spool's bound; past it the oldest records go first (counted and reported).
+    pub max_spool_kb: u64,
+}
+
+impl Default for SightingsSettings {
+    fn default() -> Self {
+        SightingsSettings {
+            enabled: false,
+            min_interval_s: 3_600,
+            source: None,
+            max_spool_kb: 4_096,
+        }
+    }
+}
+
 impl Settings {
+    /// Whether the scheduled run (the command wodle) has anything to do.
+    pub fn needs_schedule(&self) -> bool {
+        self.lookup.mode.uses_mirror() || self.sightings.enabled
+    }
+
     /// The kinds the mirror holds: `mirror.kinds` within `lookup.kinds`.
     pub fn mirror_kinds(&self) -> Vec<IocKind> {
         match &self.mirror.kinds {
@@ -468,6 +502,9 @@ impl Settings {
             || m.time_limit_s == 0
         {
             return Err("mirror.interval_s, page_size, batch_events, request_timeout_s, max_body_mb and time_limit_s must be at least 1".into());
+        }
+        if self.sightings.max_spool_kb < 16 {
+            return Err("sightings.max_spool_kb must be at least 16".into());
         }
         Ok(())
     }

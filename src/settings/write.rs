@@ -16,6 +16,7 @@ pub struct SetupChoices {
     /// `None` removes the key (the bundled roots are trusted again).
     pub ca_file: Option<PathBuf>,
     pub mode: LookupMode,
+    pub sightings: bool,
     pub install: InstallChoices,
 }
 
@@ -46,6 +47,12 @@ pub fn compose(existing: Option<&Value>, choices: &SetupChoices) -> serde_json::
     let has_mode = obj.get("lookup").is_some_and(|l| l.get("mode").is_some());
     if choices.mode != LookupMode::Online || has_mode {
         object_at(obj, "lookup").insert("mode".into(), json!(choices.mode.as_str()));
+    }
+    let has_sightings = obj
+        .get("sightings")
+        .is_some_and(|s| s.get("enabled").is_some());
+    if choices.sightings || has_sightings {
+        object_at(obj, "sightings").insert("enabled".into(), json!(choices.sightings));
     }
     let install = object_at(obj, "install");
     let stored = serde_json::to_value(&choices.install)?;
@@ -95,6 +102,7 @@ const ORDER: &[(&str, &[&str])] = &[
     ("cache", &[]),
     ("breaker", &[]),
     ("mirror", &[]),
+    ("sightings", &[]),
     ("field_map", &[]),
     (
         "install",
@@ -179,6 +187,7 @@ mod tests {
             verify_tls: true,
             ca_file: Some(PathBuf::from("/etc/ssl/ca.pem")),
             mode: LookupMode::Online,
+            sightings: false,
             install: InstallChoices {
                 level: None,
                 groups: vec!["authentication_failed".into()],

@@ -19,12 +19,14 @@
 //! - `state.dir`, `state.breaker`: the state directory and the circuit breaker.
 //! - `mirror.schedule`, `mirror.file`, `mirror.age`, `mirror.sync` (`mirror` and `hybrid`
 //!   modes): the scheduled sync, the mirror and its freshness, the last sync's result.
+//! - `sightings.schedule`, `sightings.flush` (sightings on): the scheduled delivery, the spool.
 
 mod conf;
 mod files;
 mod mirror;
 mod misp;
 mod runtime;
+mod sightings;
 
 use crate::settings::{Loaded, Overrides, Settings, SettingsError};
 use crate::wazuh::detect::{self, DetectError, Version, OSSEC_CONF};
@@ -280,6 +282,7 @@ pub fn diagnose(home: &Path) -> Report {
     checks.extend(runtime::log_checks(&ctx));
     checks.extend(runtime::state_checks(&ctx));
     checks.extend(mirror::mirror_checks(&ctx));
+    checks.extend(sightings::sightings_checks(&ctx));
     Report {
         home: home.to_path_buf(),
         checks,

@@ -194,7 +194,13 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
             status.last_result = kind.into();
             status.last_error = Some(message.clone());
             if status.reported_episode != status.failing_since
-                && send_event(home, "sync_failed", &message, status.failing_since)
+                && send_event(
+                    home,
+                    "mirror",
+                    "sync_failed",
+                    &message,
+                    status.failing_since,
+                )
             {
                 status.reported_episode = status.failing_since;
             }
@@ -250,13 +256,13 @@ fn full_reason(
 }
 
 /// One event to analysisd, if it listens; false when it could not be sent.
-pub fn send_event(home: &Path, status: &str, message: &str, since: u64) -> bool {
+pub fn send_event(home: &Path, component: &str, status: &str, message: &str, since: u64) -> bool {
     let Ok(queue) = Queue::connect(home) else {
         return false;
     };
     let Some(msg) = event::frame_to_fit(
         &Location::manager(),
-        event::mirror_payload(status, message, since),
+        event::service_payload(component, status, message, since),
     ) else {
         return false;
     };

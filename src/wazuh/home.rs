@@ -53,6 +53,29 @@ pub fn resolve(explicit: Option<&Path>) -> PathBuf {
 /// the alert file's path, never this, so the two invocations cannot be mistaken for each other.
 pub const SCHEDULED_SYNC_ARG: &str = "--scheduled-sync";
 
+/// This host's name as one token (letters, digits, `.-_`): the word after the time in a syslog
+/// line, and the default source of our sightings.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let raw = if rc == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        String::new()
+    };
+    let clean: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect();
+    if clean.is_empty() {
+        "wazuh-manager".into()
+    } else {
+        clean
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -208,7 +208,7 @@ pub fn plan_install(
             .is_none_or(|v| v.accepts_integration_timeout())
             .then_some(INTEGRATION_TIMEOUT_S),
         retries: None,
-        schedule: loaded.settings.lookup.mode.uses_mirror().then(|| Schedule {
+        schedule: loaded.settings.needs_schedule().then(|| Schedule {
             command: format!(
                 "{} {}",
                 home.join(INTEGRATION_PATH).display(),

@@ -46,7 +46,13 @@ impl Probe {
         // Both vary per run: the pid with the process, the port with the clock.
         let pid = std::process::id();
         let port = 1024 + (nanos.subsec_micros() + nanos.as_secs() as u32) % 64_000;
-        let line = syslog_line(&syslog_time(now), &hostname(), pid, ip, port);
+        let line = syslog_line(
+            &syslog_time(now),
+            &crate::wazuh::home::host_name(),
+            pid,
+            ip,
+            port,
+        );
         let needle = line
             .split_once(" sshd[")
             .map(|(_, rest)| format!("sshd[{rest}"))
@@ -91,28 +97,6 @@ fn syslog_time(now: SystemTime) -> String {
         tm.tm_min,
         tm.tm_sec
     )
-}
-
-/// This host's name as one syslog token (the predecoder takes the word after the time).
-pub(super) fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let raw = if rc == 0 {
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        String::new()
-    };
-    let clean: String = raw
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        .collect();
-    if clean.is_empty() {
-        "wazuh-manager".into()
-    } else {
-        clean
-    }
 }
 
 /// Sends the line as logcollector would.
@@ -171,6 +155,6 @@ mod tests {
         let time = &p.line[..15];
         assert_eq!(time.as_bytes()[3], b' ', "{time}");
         assert_eq!(&time[9..10], ":");
-        assert!(!hostname().contains(' '));
+        assert!(!crate::wazuh::home::host_name().contains(' '));
     }
 }

@@ -182,7 +182,7 @@ pub(crate) fn check(home: &Path, opts: &SelfTestOptions) -> Preflight {
             sample_level: sample.level,
             test_ip: test_ip.clone().unwrap_or_default(),
             indicator,
-            hostname: super::inject::hostname(),
+            hostname: crate::wazuh::home::host_name(),
             a_warnings,
             b_warnings,
         }),

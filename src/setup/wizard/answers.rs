@@ -33,6 +33,7 @@ pub(super) struct Answers {
     pub(super) rule_id_base: Option<u32>,
     pub(super) sample_rule: bool,
     pub(super) mode: LookupMode,
+    pub(super) sightings: bool,
 }
 
 /// Which prompts a flag already answered.
@@ -44,6 +45,7 @@ pub(super) struct Given {
     pub(super) filters: bool,
     pub(super) sample_rule: bool,
     pub(super) mode: bool,
+    pub(super) sightings: bool,
 }
 
 impl Answers {
@@ -78,6 +80,7 @@ impl Answers {
             rule_id_base: i.rule_id_base,
             sample_rule: i.sample_rule,
             mode: s.lookup.mode,
+            sightings: s.sightings.enabled,
         }
     }
 
@@ -147,6 +150,10 @@ impl Answers {
             self.mode = mode;
             given.mode = true;
         }
+        if args.sightings || args.no_sightings {
+            self.sightings = args.sightings;
+            given.sightings = true;
+        }
         Ok(given)
     }
 
@@ -177,6 +184,7 @@ impl Answers {
             verify_tls: self.verify_tls,
             ca_file: self.ca_file.clone(),
             mode: self.mode,
+            sightings: self.sightings,
             install: InstallChoices {
                 level: self.filters.level,
                 groups: self.filters.groups.clone(),

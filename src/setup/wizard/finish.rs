@@ -85,6 +85,15 @@ pub(super) fn finish(
             LookupMode::Hybrid => "hybrid: the mirror while fresh, else MISP",
         }
     )?;
+    writeln!(
+        out,
+        "  Sightings       {}",
+        if a.sightings {
+            "each hit is reported to MISP (batched every few minutes)"
+        } else {
+            "off"
+        }
+    )?;
     let ids = rules::rule_ids(a.base());
     writeln!(
         out,

@@ -66,6 +66,13 @@ pub struct SetupArgs {
     /// fresh, MISP otherwise) [default: the current mode, else online]
     #[arg(long, value_enum, value_name = "MODE")]
     pub mode: Option<crate::settings::LookupMode>,
+    /// Report each hit to MISP as a sighting (batched by the scheduled run, never on an alert's
+    /// path); needs a key whose role may add sightings
+    #[arg(long, conflicts_with = "no_sightings")]
+    pub sightings: bool,
+    /// Do not report sightings
+    #[arg(long)]
+    pub no_sightings: bool,
     /// Apply without asking for confirmation (and restart unless --no-restart)
     #[arg(long)]
     pub yes: bool,

@@ -87,8 +87,33 @@ pub(super) fn interactive_flow(
     if !given.mode {
         ask_mode(&ui, a, out)?;
     }
+    // Offered only to a key that may add sightings (what getVersion said).
+    let may_sight = info.as_ref().and_then(|i| i.perm_sighting);
+    if given.sightings {
+        check_sightings(a, may_sight)?;
+    } else if may_sight == Some(true) {
+        a.sightings = ui.confirm(
+            out,
+            "Report each hit to MISP as a sighting (sent in batches every few minutes, at most one per indicator per hour)?",
+            a.sightings,
+        )?;
+    } else if a.sightings && may_sight == Some(false) {
+        writeln!(
+            out,
+            "note: this key's role may not add sightings, so sightings are turned off"
+        )?;
+        a.sightings = false;
+    }
     free_rule_block(ctx, Some(&ui), a, out)?;
     finish(ctx, a, info.as_ref(), Some(&ui), out)
+}
+
+/// `--sightings` with a key MISP says may not add them is refused, with the next step.
+pub(super) fn check_sightings(a: &Answers, may_sight: Option<bool>) -> Result<()> {
+    if a.sightings && may_sight == Some(false) {
+        anyhow::bail!("--sightings: this key's role may not add sightings (MISP's getVersion says perm_sighting false); give the key's role the sighting permission in MISP, or leave sightings off (--no-sightings). Nothing was changed");
+    }
+    Ok(())
 }
 
 fn ask_mode(ui: &Ui, a: &mut Answers, out: &mut dyn Write) -> Result<()> {

@@ -67,6 +67,7 @@ pub(super) fn unattended_flow(ctx: &Ctx, a: &mut Answers, out: &mut dyn Write) -
             ),
         }
     };
+    super::interactive::check_sightings(a, info.as_ref().and_then(|i| i.perm_sighting))?;
     free_rule_block(ctx, None, a, out)?;
     finish(ctx, a, info.as_ref(), None, out)
 }
