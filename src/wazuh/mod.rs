@@ -10,6 +10,7 @@ pub mod install;
 pub mod log;
 pub mod ossec_conf;
 pub mod queue;
+pub mod reload;
 pub mod rules;
 pub mod service;
 pub mod xml;
