@@ -7,6 +7,7 @@ pub mod civil;
 pub mod cli;
 pub mod fieldmap;
 pub mod ioc;
+pub mod lists;
 pub mod mirror;
 pub mod misp;
 pub mod runtime;

@@ -536,3 +536,48 @@ fn a_full_disk_keeps_the_previous_mirror() {
         .to_string_lossy()
         .contains(".tmp.")));
 }
+
+/// Native matching's groundwork: the lists built from a synced mirror hold exactly the keys a
+/// lookup could match, both halves of composites, nothing excluded.
+#[test]
+fn lists_from_the_mirror_hold_every_matchable_key() {
+    use wazuh_misp::ioc::IocKind;
+    let double = MispDouble::http();
+    let home = stateful(
+        &double,
+        json!({"lookup": {"mode": "mirror"}, "allowlist": {"domains": ["micr0soft-secure.com"]}}),
+    );
+    sync(&home, &[]);
+    let loaded = wazuh_misp::settings::Settings::load(home.path(), &Default::default()).unwrap();
+    let m = wazuh_misp::mirror::Mirror::open(&mirror_file(&home))
+        .unwrap()
+        .unwrap();
+    let lists = wazuh_misp::lists::keys_by_kind(&m, &loaded);
+    assert_eq!(
+        lists[&IocKind::Ip],
+        vec![
+            "104.21.33.10",
+            "185.220.101.47",
+            "2a0d:5600:24::abcd",
+            "45.155.205.233",
+            "91.219.236.166"
+        ]
+    );
+    assert_eq!(
+        lists[&IocKind::Domain],
+        vec!["bad-update.net", "malware-drop.ru"],
+        "allowlisted hostname left out"
+    );
+    assert_eq!(lists[&IocKind::Url], vec![seed::MALWARE_URL]);
+    assert_eq!(
+        lists[&IocKind::Sha256].len(),
+        2,
+        "sha256 and the half of filename|sha256"
+    );
+    let (text, refused) =
+        wazuh_misp::lists::cdb::render(&lists[&IocKind::Ip], wazuh_misp::lists::LIST_VALUE);
+    assert!(refused.is_empty());
+    assert!(String::from_utf8(text)
+        .unwrap()
+        .contains("\"2a0d:5600:24::abcd\":misp\n"));
+}

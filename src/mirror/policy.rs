@@ -3,7 +3,8 @@
 //! mirror and the runtime refuses a mirror whose fingerprint differs, so a change of MISP, key or
 //! policy can never serve old answers; sync rebuilds the mirror in full instead.
 
-use crate::ioc::IocKind;
+use crate::ioc::{self, IocKind};
+use crate::misp::search::{self, Attribute};
 use crate::settings::Loaded;
 use std::hash::Hasher;
 
@@ -29,4 +30,22 @@ pub fn fingerprint(loaded: &Loaded) -> String {
 /// The kinds a mirror built for `loaded` holds.
 pub fn kinds(loaded: &Loaded) -> Vec<IocKind> {
     loaded.settings.mirror_kinds()
+}
+
+/// The keys under which online mode could match this attribute (the mirror's kinds, neither
+/// excluded nor allowlisted), or `None` when it could never match: such attributes are not kept.
+pub fn admitted_keys(loaded: &Loaded, a: &Attribute) -> Option<Vec<(IocKind, String)>> {
+    let s = &loaded.settings;
+    if a.deleted || (s.lookup.to_ids && !a.to_ids) {
+        return None;
+    }
+    let kinds = s.mirror_kinds();
+    let keys: Vec<(IocKind, String)> = search::attribute_keys(a)
+        .into_iter()
+        .filter(|(kind, key)| {
+            kinds.contains(kind)
+                && ioc::exclusion(*kind, key, &s.allowlist.cidrs, &s.allowlist.domains).is_none()
+        })
+        .collect();
+    (!keys.is_empty()).then_some(keys)
 }

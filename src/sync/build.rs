@@ -4,10 +4,9 @@
 //! copied from the old mirror). Both list the events before and after reading, and whatever
 //! changed while they read is recorded as unknown so that the next run reads it again.
 
-use crate::ioc::{self, IocKind};
 use crate::mirror::{Builder, EventEntry, Meta, Mirror};
 use crate::misp::index::{self, IndexedEvent};
-use crate::misp::search::{self, Attribute, Policy};
+use crate::misp::search::{self, Policy};
 use crate::misp::{ErrorKind, MispClient, MispError};
 use crate::settings::Loaded;
 use std::collections::{HashMap, HashSet};
@@ -77,7 +76,6 @@ pub struct Job<'a> {
 struct Reader<'j, 'a> {
     job: &'j Job<'a>,
     types: Vec<&'static str>,
-    kinds: Vec<IocKind>,
     policy: Policy,
     requests: u64,
     read: u64,
@@ -118,7 +116,7 @@ impl Reader<'_, '_> {
                 }
                 last_id = last_id.max(id);
                 self.read += 1;
-                match self.admitted_keys(&a) {
+                match crate::mirror::policy::admitted_keys(self.job.loaded, &a) {
                     Some(keys) => out.add(&a, &keys)?,
                     None => self.skipped += 1,
                 }
@@ -131,22 +129,6 @@ impl Reader<'_, '_> {
             }
         }
         Ok(())
-    }
-
-    /// The keys under which online mode could match this attribute, or `None` if it never could.
-    fn admitted_keys(&self, a: &Attribute) -> Option<Vec<(IocKind, String)>> {
-        if a.deleted || (self.policy.to_ids && !a.to_ids) {
-            return None;
-        }
-        let allow = &self.job.loaded.settings.allowlist;
-        let keys: Vec<(IocKind, String)> = search::attribute_keys(a)
-            .into_iter()
-            .filter(|(kind, key)| {
-                self.kinds.contains(kind)
-                    && ioc::exclusion(*kind, key, &allow.cidrs, &allow.domains).is_none()
-            })
-            .collect();
-        (!keys.is_empty()).then_some(keys)
     }
 }
 
@@ -186,7 +168,6 @@ pub fn sync(
     let mut reader = Reader {
         job,
         types: search::types_for(&kinds),
-        kinds,
         policy: Policy::from(&settings.lookup),
         requests: 0,
         read: 0,

@@ -72,7 +72,11 @@ fn parse_answer(body: &[u8]) -> Result<Reload, ReloadError> {
         .map_err(|e| ReloadError::Protocol(format!("not JSON: {e}")))?;
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     match v.get("error").and_then(Value::as_i64) {
@@ -85,7 +89,10 @@ fn parse_answer(body: &[u8]) -> Result<Reload, ReloadError> {
         }),
         None => Err(ReloadError::Protocol(format!(
             "no error code in {}",
-            String::from_utf8_lossy(body).chars().take(200).collect::<String>()
+            String::from_utf8_lossy(body)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ))),
     }
 }
@@ -129,10 +136,16 @@ mod tests {
                     messages: vec!["ERROR: (1226): Error reading XML file".into()],
                 },
             ),
-            (r#"{"error":4,"message":"Unrecognized command","data":{}}"#, Reload::Unsupported),
+            (
+                r#"{"error":4,"message":"Unrecognized command","data":{}}"#,
+                Reload::Unsupported,
+            ),
         ] {
             let (home, server) = stand_in(answer);
-            assert_eq!(reload_ruleset(home.path(), Duration::from_secs(5)).unwrap(), expected);
+            assert_eq!(
+                reload_ruleset(home.path(), Duration::from_secs(5)).unwrap(),
+                expected
+            );
             assert_eq!(server.join().unwrap(), br#"{"command":"reload-ruleset"}"#);
         }
     }
