@@ -232,6 +232,51 @@ fn add_then_remove_restores_every_clean_fixture() {
 }
 
 #[test]
+fn list_lines_and_the_block_come_and_go_in_any_order_byte_for_byte() {
+    use wazuh_misp::wazuh::ossec_conf::lists::{declared_lists, remove_lists, upsert_lists};
+    let ours: Vec<String> = ["ip", "domain", "url", "md5", "sha1", "sha256"]
+        .iter()
+        .map(|k| format!("etc/lists/wazuh-misp/misp-{k}"))
+        .collect();
+    let mut covered = 0;
+    for name in CLEAN {
+        let original = fixture(&format!("{name}.conf"));
+        let Ok(with_lists) = upsert_lists(&original, &ours) else {
+            continue; // a fixture without a <ruleset>
+        };
+        covered += 1;
+        assert_eq!(with_lists.outcome, Outcome::Added, "{name}");
+        assert_eq!(
+            declared_lists(&with_lists.text).as_deref(),
+            Some(&ours[..]),
+            "{name}"
+        );
+        validate(&with_lists.text).unwrap();
+        // Lists, then the block; remove the lists first, then the block.
+        let both = upsert(&with_lists.text, &golden_block()).unwrap();
+        let no_lists = remove_lists(&both.text).unwrap();
+        assert_eq!(no_lists.outcome, Outcome::Removed, "{name}");
+        let none = remove(&no_lists.text).unwrap();
+        assert!(none.text == original, "{name}:\n{}", text(&none.text));
+        // The block, then the lists; remove the block first.
+        let block = upsert(&original, &small_block()).unwrap();
+        let both = upsert_lists(&block.text, &ours).unwrap();
+        let no_block = remove(&both.text).unwrap();
+        assert_eq!(
+            declared_lists(&no_block.text).as_deref(),
+            Some(&ours[..]),
+            "{name}"
+        );
+        assert!(
+            remove_lists(&no_block.text).unwrap().text == original,
+            "{name}"
+        );
+    }
+    // stock and tabs; CRLF and several roots are in the unit tests of ossec_conf::lists.
+    assert!(covered >= 2, "only {covered} fixtures have a <ruleset>");
+}
+
+#[test]
 fn remove_without_a_block_is_absent_and_changes_nothing() {
     for name in CLEAN {
         let original = fixture(&format!("{name}.conf"));

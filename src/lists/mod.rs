@@ -1,6 +1,7 @@
 //! Native matching's lists: the mirror's indicators as Wazuh CDB lists, one per kind, for
 //! analysisd to match in-process (`cdb` owns the text format). Groundwork: the lists are built
-//! and written here, but nothing declares them in ossec.conf or installs rules for them yet.
+//! here, and `wazuh::ossec_conf::lists` declares them in ossec.conf; no rules use them yet and
+//! nothing writes them on a sync (native matching is not switched on anywhere).
 
 pub mod cdb;
 

@@ -48,6 +48,10 @@ pub fn resolve(explicit: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_HOME))
 }
 
+/// Our CDB lists (native matching), relative to the Wazuh home: a folder of ours under
+/// `etc/lists/`, which the cluster ships from the master to every worker.
+pub const LISTS_DIR: &str = "etc/lists/wazuh-misp";
+
 /// The first argument with which Wazuh's command wodle runs the installed copy for the scheduled
 /// sync (`<command>` in our managed ossec.conf block). integratord's first argument is always
 /// the alert file's path, never this, so the two invocations cannot be mistaken for each other.

@@ -28,6 +28,8 @@
 //! file byte for byte. When `</ossec_config>` shares its line with other content, the block goes
 //! right before it, so the end marker is then followed by `</ossec_config>` on the same line.
 
+pub mod lists;
+
 use crate::wazuh::xml::{self, Comment, Document, Element, Node, Span, XmlError};
 
 pub const INTEGRATION_NAME: &str = "custom-misp";
@@ -143,6 +145,8 @@ pub enum ConfError {
     NoOssecConfig,
     #[error("every <ossec_config> is written as an empty tag <ossec_config/>: there is no place for the block")]
     NoPlaceForBlock,
+    #[error("there is no <ruleset> with children in ossec.conf to declare the lists in (the packaged ossec.conf has one)")]
+    NoRuleset,
     #[error("invalid {field} {value:?}: {reason}")]
     InvalidValue {
         field: &'static str,
