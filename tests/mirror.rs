@@ -12,27 +12,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 fn stateful(double: &MispDouble, extra: Value) -> WazuhHome {
-    let home = WazuhHome::new();
-    let state = home.path().join("var/custom-misp");
-    std::fs::create_dir_all(&state).unwrap();
-    if let Some(gid) = wazuh_gid() {
-        std::os::unix::fs::chown(&state, Some(0), Some(gid)).unwrap();
-    }
-    let mut settings = WazuhHome::settings_for(double);
-    merge(&mut settings, extra);
-    home.write_settings(&settings);
-    home
-}
-
-fn merge(base: &mut Value, over: Value) {
-    match (base, over) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                merge(b.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (slot, v) => *slot = v,
-    }
+    WazuhHome::installed(double, extra)
 }
 
 fn mirror_mode() -> Value {
@@ -40,13 +20,7 @@ fn mirror_mode() -> Value {
 }
 
 fn wazuh_misp(home: &WazuhHome, args: &[&str]) -> Output {
-    output_retrying(
-        Command::new(BIN)
-            .arg("--wazuh-home")
-            .arg(home.path())
-            .args(args)
-            .env_clear(),
-    )
+    home.wazuh_misp(args)
 }
 
 fn sync(home: &WazuhHome, args: &[&str]) -> Value {

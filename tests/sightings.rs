@@ -9,30 +9,13 @@ use misp_double::{seed, Fault, MispDouble, Options};
 use serde_json::{json, Value};
 use std::process::{Command, Output};
 
-fn home_for(double: &MispDouble, extra: Value) -> WazuhHome {
-    let home = WazuhHome::new();
-    let state = home.path().join("var/custom-misp");
-    std::fs::create_dir_all(&state).unwrap();
-    if let Some(gid) = wazuh_gid() {
-        std::os::unix::fs::chown(&state, Some(0), Some(gid)).unwrap();
-    }
-    let mut settings = WazuhHome::settings_for(double);
-    for (k, v) in extra.as_object().unwrap() {
-        settings[k] = v.clone();
-    }
-    settings["sightings"] = json!({"enabled": true, "source": "wazuh:test-node"});
-    home.write_settings(&settings);
-    home
+fn home_for(double: &MispDouble, mut extra: Value) -> WazuhHome {
+    extra["sightings"] = json!({"enabled": true, "source": "wazuh:test-node"});
+    WazuhHome::installed(double, extra)
 }
 
 fn wazuh_misp(home: &WazuhHome, args: &[&str]) -> Output {
-    output_retrying(
-        Command::new(BIN)
-            .arg("--wazuh-home")
-            .arg(home.path())
-            .args(args)
-            .env_clear(),
-    )
+    home.wazuh_misp(args)
 }
 
 /// What the wodle runs.

@@ -77,6 +77,13 @@ pub fn request_body<'a>(
     body.insert("returnFormat".into(), json!("json"));
     body.insert("value".into(), Value::Array(values));
     body.insert("type".into(), json!(types));
+    policy_filters(&mut body, policy, policy.limit, 1);
+    Some(Value::Object(body))
+}
+
+/// The filters and paging every search carries: the policy (MISP has no default for `to_ids` or
+/// `published` in JSON), never soft-deleted attributes, event uuids and tags, `Attribute.id` order.
+fn policy_filters(body: &mut Map<String, Value>, policy: &Policy, limit: u32, page: u32) {
     if policy.to_ids {
         body.insert("to_ids".into(), json!(1));
     }
@@ -90,10 +97,9 @@ pub fn request_body<'a>(
     body.insert("deleted".into(), json!(0));
     body.insert("includeEventUuid".into(), json!(1));
     body.insert("includeEventTags".into(), json!(1));
-    body.insert("limit".into(), json!(policy.limit));
-    body.insert("page".into(), json!(1));
+    body.insert("limit".into(), json!(limit));
+    body.insert("page".into(), json!(page));
     body.insert("order".into(), json!("Attribute.id asc"));
-    Some(Value::Object(body))
 }
 
 /// The attributes that really answer the indicators of one search.
@@ -315,22 +321,7 @@ pub fn bulk_body(
             json!(ids.iter().map(u64::to_string).collect::<Vec<_>>()),
         );
     }
-    if policy.to_ids {
-        body.insert("to_ids".into(), json!(1));
-    }
-    if policy.published {
-        body.insert("published".into(), json!(1));
-    }
-    body.insert(
-        "enforceWarninglist".into(),
-        json!(u8::from(policy.enforce_warninglist)),
-    );
-    body.insert("deleted".into(), json!(0));
-    body.insert("includeEventUuid".into(), json!(1));
-    body.insert("includeEventTags".into(), json!(1));
-    body.insert("limit".into(), json!(limit));
-    body.insert("page".into(), json!(page));
-    body.insert("order".into(), json!("Attribute.id asc"));
+    policy_filters(&mut body, policy, limit, page);
     Value::Object(body)
 }
 

@@ -87,6 +87,27 @@ impl WazuhHome {
         }
     }
 
+    /// An installed home (with the state directory, as `install` makes it) whose settings point
+    /// at `double`, with `extra` deep-merged over them.
+    pub fn installed(double: &MispDouble, extra: Value) -> WazuhHome {
+        let home = WazuhHome::build(WazuhHome::builder().state_dir());
+        let mut settings = WazuhHome::settings_for(double);
+        merge(&mut settings, extra);
+        home.write_settings(&settings);
+        home
+    }
+
+    /// `wazuh-misp --wazuh-home <home> ARGS` with a clean environment.
+    pub fn wazuh_misp(&self, args: &[&str]) -> Output {
+        output_retrying(
+            Command::new(BIN)
+                .arg("--wazuh-home")
+                .arg(self.path())
+                .args(args)
+                .env_clear(),
+        )
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -251,3 +272,15 @@ pub fn sshd_alert(srcip: &str) -> Value {
 }
 
 pub const SHORT: Duration = Duration::from_millis(50);
+
+/// Deep merge, as the settings loader merges `<options>`: objects key by key, the rest replaced.
+pub fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
