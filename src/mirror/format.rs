@@ -221,9 +221,14 @@ impl Builder {
     pub fn copy(&mut self, r: &Record<'_>, from: &Mirror) -> io::Result<()> {
         debug_assert_eq!(from.keys, self.keys);
         let hashed: Vec<(u8, u64)> = r.keys().collect();
-        if let Some(ev) = from.event(r.event_id) {
-            let slot = self.events.entry(r.event_id).or_insert_with(|| ev.clone());
-            if slot.uuid.is_empty() && slot.info.is_empty() {
+        // Once per event, not per record: its info is parsed from the old file.
+        let known = self
+            .events
+            .get(&r.event_id)
+            .is_some_and(|e| !e.uuid.is_empty() || !e.info.is_empty());
+        if !known {
+            if let Some(ev) = from.event(r.event_id) {
+                let slot = self.events.entry(r.event_id).or_insert_with(|| ev.clone());
                 slot.uuid = ev.uuid;
                 slot.info = ev.info;
             }
