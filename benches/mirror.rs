@@ -36,6 +36,9 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn main() {
+    if let Some(report) = std::env::var_os(REAP_ENV) {
+        reap_main(report);
+    }
     let sync_attrs = env_usize("BENCH_SYNC_ATTRS", 1_000_000);
     let incr_events = env_usize("BENCH_INCR_EVENTS", 100_000);
     let incr_changed = env_usize("BENCH_INCR_CHANGED", 100);
@@ -99,14 +102,14 @@ fn main() {
     let base = incr_home.sync(true);
     println!(
         "baseline full sync (untimed setup): {:.2} s wall, {} attributes stored, peak RSS {:.0} MiB",
-        base.wall.as_secs_f64(),
+        base.usage.wall.as_secs_f64(),
         base.json["attributes"],
-        base.max_rss_kib as f64 / 1024.0
+        base.usage.max_rss_kib as f64 / 1024.0
     );
     let noop = incr_home.sync(false);
     println!(
         "incremental sync with nothing changed: {:.0} ms wall, {} requests, changed {}",
-        noop.wall.as_secs_f64() * 1e3,
+        noop.usage.wall.as_secs_f64() * 1e3,
         noop.json["requests"],
         noop.json["changed"]
     );
@@ -114,16 +117,15 @@ fn main() {
     // edited, half a new one, then each is published again.
     incr.set_clock(Some(newest + 3600));
     let targets: Vec<(u64, u64)> = incr.with_dataset(|d| {
+        let mut first_live: std::collections::HashMap<u64, u64> = Default::default();
+        for a in d.attributes.iter().filter(|a| !a.deleted && a.to_ids) {
+            first_live.entry(a.event_id).or_insert(a.id);
+        }
         let live: Vec<(u64, u64)> = d
             .events
             .iter()
             .filter(|e| e.published && !e.protected)
-            .filter_map(|e| {
-                d.attributes
-                    .iter()
-                    .find(|a| a.event_id == e.id && !a.deleted && a.to_ids)
-                    .map(|a| (e.id, a.id))
-            })
+            .filter_map(|e| first_live.get(&e.id).map(|a| (e.id, *a)))
             .collect();
         let step = (live.len() / incr_changed.max(1)).max(1);
         live.into_iter().step_by(step).take(incr_changed).collect()
@@ -200,12 +202,54 @@ fn main() {
         assert_eq!(online_home.run(&alert(&ip)), 0);
     });
     report("online: cache miss over http (1 round trip)", &online_miss);
-    let usage = children_rusage();
+    // Peak RSS of one alert, through the small helper (see `measured`).
+    let mut rss = Vec::new();
+    for (label, home, ip) in [
+        ("1k hit", &small_home, small_hit.as_str()),
+        ("1M hit", &big_home, big_hit.as_str()),
+        ("1M miss", &big_home, miss_ip),
+    ] {
+        std::fs::write(&home.alert, format!("{}\n", alert(ip))).unwrap();
+        let args: Vec<&std::ffi::OsStr> = [
+            home.alert.as_os_str(),
+            "".as_ref(),
+            "".as_ref(),
+            "".as_ref(),
+            "".as_ref(),
+            "10".as_ref(),
+            "3".as_ref(),
+            "> /dev/null 2>&1".as_ref(),
+        ]
+        .into();
+        let (_, u) = measured(home.integration.to_str().unwrap(), &args);
+        drain(&home.queue);
+        rss.push(format!("{label} {:.1} MiB", u.max_rss_kib as f64 / 1024.0));
+    }
+    let (_, floor_rss) = measured("/bin/true", &[]);
     println!(
-        "peak RSS of any child: {:.1} MiB; whole benchmark {:.0} s",
-        usage.ru_maxrss as f64 / 1024.0,
+        "peak RSS of one alert in mirror mode: {} (/bin/true {:.1} MiB through the same helper; \
+         reaped straight from this benchmark, which now peaks at {:.0} MiB, /bin/true would report {:.0} MiB)",
+        rss.join(", "),
+        floor_rss.max_rss_kib as f64 / 1024.0,
+        self_hwm_kib() as f64 / 1024.0,
+        direct_true_rss_kib() as f64 / 1024.0
+    );
+    println!(
+        "whole benchmark {:.0} s",
         bench_started.elapsed().as_secs_f64()
     );
+}
+
+/// This process's own peak RSS (KiB).
+fn self_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// A Wazuh home with the installed integration, the analysisd queue and the state directory.
@@ -275,22 +319,20 @@ impl Home {
 
     /// `wazuh-misp sync [--full] --json`, timed, with the process's own rusage.
     fn sync(&self, full: bool) -> Run {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--wazuh-home").arg(&self.path).arg("sync");
+        let mut args = vec![
+            "--wazuh-home".as_ref(),
+            self.path.as_os_str(),
+            "sync".as_ref(),
+        ];
         if full {
-            cmd.arg("--full");
+            args.push("--full".as_ref());
         }
-        let (out, wall, usage) = run_with_rusage(cmd.arg("--json"));
+        args.push("--json".as_ref());
+        let (out, usage) = measured(BIN, &args);
         let json: Value = serde_json::from_slice(&out)
             .unwrap_or_else(|e| panic!("sync: {e}: {}", String::from_utf8_lossy(&out)));
         assert_eq!(json["ok"], true, "sync failed: {json}");
-        Run {
-            json,
-            wall,
-            max_rss_kib: usage.ru_maxrss as u64,
-            cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-            user: tv(usage.ru_utime),
-        }
+        Run { json, usage }
     }
 
     fn mirror_stats(&self) -> Value {
@@ -306,10 +348,7 @@ impl Home {
 
 struct Run {
     json: Value,
-    wall: Duration,
-    max_rss_kib: u64,
-    cpu: Duration,
-    user: Duration,
+    usage: Usage,
 }
 
 fn mirror_settings(url: &str, mode: &str) -> Value {
@@ -354,11 +393,11 @@ fn print_sync(r: &Run) {
     println!(
         "{} sync: {:.2} s wall (sync's own duration_ms {}), CPU {:.2} s ({:.2} user), peak RSS {:.1} MiB",
         j["kind"].as_str().unwrap_or("?"),
-        r.wall.as_secs_f64(),
+        r.usage.wall.as_secs_f64(),
         j["duration_ms"],
-        r.cpu.as_secs_f64(),
-        r.user.as_secs_f64(),
-        r.max_rss_kib as f64 / 1024.0
+        (r.usage.user + r.usage.sys).as_secs_f64(),
+        r.usage.user.as_secs_f64(),
+        r.usage.max_rss_kib as f64 / 1024.0
     );
     println!(
         "  {} requests; {} events listed, {} read, {} dropped; {} attributes read ({} never matchable), {} stored",
@@ -373,7 +412,7 @@ fn print_sync(r: &Run) {
 }
 
 fn print_double_share(r: &Run, replayed: Duration, n: usize) {
-    let wall = r.wall.as_secs_f64();
+    let wall = r.usage.wall.as_secs_f64();
     let d = replayed.as_secs_f64();
     println!(
         "  the double: {n} recorded requests replayed from a raw HTTP/1.1 client (one keep-alive \
@@ -435,29 +474,105 @@ fn replay(misp: &MispDouble) -> (Duration, usize) {
     (total, requests.len())
 }
 
-/// Runs `cmd` with stdout captured and reaps it with `wait4`, for its own rusage.
-fn run_with_rusage(cmd: &mut Command) -> (Vec<u8>, Duration, libc::rusage) {
+/// What one child process cost, from `wait4`.
+struct Usage {
+    wall: Duration,
+    max_rss_kib: u64,
+    user: Duration,
+    sys: Duration,
+}
+
+/// Set in the helper process that [`measured`] starts.
+const REAP_ENV: &str = "MIRROR_BENCH_REAP";
+
+/// Runs `program args` through a helper (this benchmark's own binary, re-executed small) that
+/// starts it, reaps it with `wait4` and reports its rusage, and returns its stdout. Why a helper:
+/// a child spawned straight from this process, which holds a multi-GB double, starts out sharing
+/// (vfork) or copying (fork) this process's memory, and Linux folds that memory's high-water mark
+/// into the child's `ru_maxrss` at exec (`exec_mmap` in fs/exec.c); from the small helper the
+/// child inherits only the helper's few MiB.
+fn measured(program: &str, args: &[&std::ffi::OsStr]) -> (Vec<u8>, Usage) {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env(REAP_ENV, report.path())
+        .arg(program)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "helper for {program} {args:?}: {}", out.status);
+    let text = std::fs::read_to_string(report.path()).unwrap();
+    let f: Vec<u64> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+    assert_eq!(
+        f[4], 0,
+        "{program} {args:?} exited with status {}: {}",
+        f[4],
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let us = Duration::from_micros;
+    let usage = Usage {
+        wall: us(f[0]),
+        max_rss_kib: f[1],
+        user: us(f[2]),
+        sys: us(f[3]),
+    };
+    (out.stdout, usage)
+}
+
+/// The helper: runs argv[1..] (stdout inherited), reaps it with `wait4` and writes
+/// `wall_us maxrss_kib utime_us stime_us status` to the file named by `REAP_ENV`.
+fn reap_main(report: std::ffi::OsString) -> ! {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let started = Instant::now();
-    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let child = Command::new(&args[0])
+        .args(&args[1..])
+        .env_remove(REAP_ENV)
+        .spawn()
+        .unwrap();
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: wait4 on our own child, filling a zeroed struct we own. The child is reaped here,
     // so `child` is never waited on (dropping a `Child` does not wait).
-    let usage = unsafe {
+    let u = unsafe {
         let mut u: libc::rusage = std::mem::zeroed();
         assert_eq!(libc::wait4(pid, &mut status, 0, &mut u), pid);
         u
     };
     let wall = started.elapsed();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} exited with status {status}: {}",
-        String::from_utf8_lossy(&out)
-    );
     drop(child);
-    (out, wall, usage)
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    std::fs::write(
+        report,
+        format!(
+            "{} {} {} {} {code}\n",
+            wall.as_micros(),
+            u.ru_maxrss,
+            tv(u.ru_utime).as_micros(),
+            tv(u.ru_stime).as_micros()
+        ),
+    )
+    .unwrap();
+    std::process::exit(0)
+}
+
+/// `ru_maxrss` (KiB) of `/bin/true` reaped straight from this process: how much of this
+/// process's own high-water mark a direct child would report.
+fn direct_true_rss_kib() -> u64 {
+    let child = Command::new("/bin/true").spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: as in `reap_main`.
+    let rss = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::wait4(pid, &mut status, 0, &mut u), pid);
+        u.ru_maxrss as u64
+    };
+    drop(child);
+    rss
 }
 
 fn tv(t: libc::timeval) -> Duration {
@@ -499,13 +614,4 @@ fn report(name: &str, sorted: &[Duration]) {
         at(0.5).as_secs_f64() * 1e3,
         at(0.95).as_secs_f64() * 1e3
     );
-}
-
-fn children_rusage() -> libc::rusage {
-    // SAFETY: getrusage fills the zeroed struct we own.
-    unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
-        u
-    }
 }

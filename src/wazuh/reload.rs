@@ -3,8 +3,8 @@
 //! 4-byte little-endian length and the bytes (`OS_SendSecureTCP`/`OS_RecvSecureTCP` in
 //! `src/os_net/os_net.c`). The answer is `{"error":0,"message":"ok","data":[warnings…]}`, or
 //! `"error":1` (`due`) when the new ruleset failed and the old one stays active; an analysisd
-//! older than 4.13 answers `"error":4` (`Unrecognized command`), which doubles as the version
-//! check (`src/analysisd/asyscom.c`).
+//! from 4.4 to 4.12 answers `"error":4` (`Unrecognized command`), and 4.3 or older the text
+//! `err Unrecognized command`: either doubles as the version check (`src/analysisd/asyscom.c`).
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -68,6 +68,10 @@ pub fn reload_ruleset(home: &Path, timeout: Duration) -> Result<Reload, ReloadEr
 }
 
 fn parse_answer(body: &[u8]) -> Result<Reload, ReloadError> {
+    // 4.3 and older speak a text protocol on this socket.
+    if body.starts_with(b"err ") {
+        return Ok(Reload::Unsupported);
+    }
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ReloadError::Protocol(format!("not JSON: {e}")))?;
     let strings = |v: &Value| -> Vec<String> {
