@@ -151,6 +151,10 @@ fn main() {
     let (replayed, replay_n) = replay(&incr);
     print_sync(&inc);
     print_double_share(&inc, replayed, replay_n);
+    println!(
+        "  mirror rewritten: {:.1} MiB on disk",
+        incr_home.mirror_stats()["size"].as_u64().unwrap_or(0) as f64 / (1 << 20) as f64
+    );
     drop(incr);
 
     // ------------------------------------------------------------------ 3. per alert
