@@ -504,11 +504,19 @@ fn measured(program: &str, args: &[&std::ffi::OsStr]) -> (Vec<u8>, Usage) {
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
-    assert!(out.status.success(), "helper for {program} {args:?}: {}", out.status);
+    assert!(
+        out.status.success(),
+        "helper for {program} {args:?}: {}",
+        out.status
+    );
     let text = std::fs::read_to_string(report.path()).unwrap();
-    let f: Vec<u64> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+    let f: Vec<u64> = text
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
     assert_eq!(
-        f[4], 0,
+        f[4],
+        0,
         "{program} {args:?} exited with status {}: {}",
         f[4],
         String::from_utf8_lossy(&out.stdout)

@@ -136,10 +136,11 @@ pub fn parse_response(body: &[u8]) -> Result<Vec<Attribute>, MispError> {
             "MISP answered with an HTML page instead of JSON (a reverse proxy or login page?): check misp.url".into(),
         ));
     }
-    let v: Value = serde_json::from_slice(body)
+    let mut v: Value = serde_json::from_slice(body)
         .map_err(|e| protocol(format!("MISP answered with malformed JSON: {e}")))?;
-    let list = match v.get("response") {
-        Some(Value::Object(r)) => r.get("Attribute").cloned().unwrap_or(Value::Array(vec![])),
+    // Taken, not cloned: a sync page holds thousands of attributes.
+    let list = match v.get_mut("response") {
+        Some(Value::Object(r)) => r.remove("Attribute").unwrap_or(Value::Array(vec![])),
         // Some MISP versions answer an empty search with `"response": []`.
         Some(Value::Array(a)) if a.is_empty() => Value::Array(vec![]),
         _ => {
@@ -151,13 +152,14 @@ pub fn parse_response(body: &[u8]) -> Result<Vec<Attribute>, MispError> {
     let Value::Array(items) = list else {
         return Err(protocol("response.Attribute is not a list".into()));
     };
-    Ok(items.iter().filter_map(attribute_from).collect())
+    Ok(items.into_iter().filter_map(attribute_from).collect())
 }
 
-fn text(v: &Value) -> String {
+/// Moves the string out (numbers as their text); anything else is empty.
+fn take_text(v: Option<Value>) -> String {
     match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     }
 }
@@ -171,36 +173,50 @@ fn flag(v: &Value) -> bool {
     }
 }
 
-fn attribute_from(v: &Value) -> Option<Attribute> {
-    let value = v.get("value")?.as_str()?.to_string();
-    let kind = v.get("type")?.as_str()?.to_string();
-    let event = v.get("Event").unwrap_or(&Value::Null);
+fn attribute_from(v: Value) -> Option<Attribute> {
+    let Value::Object(mut a) = v else {
+        return None;
+    };
+    let value = match a.remove("value") {
+        Some(Value::String(s)) => s,
+        _ => return None,
+    };
+    let kind = match a.remove("type") {
+        Some(Value::String(s)) => s,
+        _ => return None,
+    };
+    let mut event = match a.remove("Event") {
+        Some(Value::Object(e)) => e,
+        _ => Default::default(),
+    };
     let mut tags: Vec<String> = Vec::new();
-    if let Some(Value::Array(list)) = v.get("Tag") {
+    if let Some(Value::Array(list)) = a.remove("Tag") {
         for t in list {
-            if let Some(name) = t.get("name").and_then(Value::as_str) {
-                if !tags.iter().any(|x| x == name) {
-                    tags.push(name.to_string());
+            if let Value::Object(mut t) = t {
+                if let Some(Value::String(name)) = t.remove("name") {
+                    if !tags.contains(&name) {
+                        tags.push(name);
+                    }
                 }
             }
         }
     }
-    let event_uuid = match v.get("event_uuid") {
-        Some(u) => text(u),
-        None => text(&event["uuid"]),
+    let event_uuid = match a.remove("event_uuid") {
+        Some(u) => take_text(Some(u)),
+        None => take_text(event.remove("uuid")),
     };
     Some(Attribute {
-        id: text(&v["id"]),
-        event_id: text(&v["event_id"]),
+        id: take_text(a.remove("id")),
+        event_id: take_text(a.remove("event_id")),
         kind,
-        category: text(&v["category"]),
+        category: take_text(a.remove("category")),
         value,
-        to_ids: flag(&v["to_ids"]),
-        deleted: flag(&v["deleted"]),
-        uuid: text(&v["uuid"]),
+        to_ids: a.get("to_ids").is_some_and(flag),
+        deleted: a.get("deleted").is_some_and(flag),
+        uuid: take_text(a.remove("uuid")),
         event_uuid,
-        event_info: text(&event["info"]),
-        comment: text(&v["comment"]),
+        event_info: take_text(event.remove("info")),
+        comment: take_text(a.remove("comment")),
         tags,
     })
 }
