@@ -6,7 +6,8 @@
 //! (an attribute edited or added, then the event published), with the double's share measured the
 //! same way. (3) One alert in mirror mode as integratord runs it (fork/exec the installed release
 //! binary, wait, count the datagrams analysisd got) against a 1,000- and a 1,000,000-attribute
-//! mirror, hit and miss, next to the `/bin/true` floor and online mode (cache miss over HTTP).
+//! mirror, hit and miss, a hit with sightings on (the spool append), next to the `/bin/true` floor
+//! and online mode (cache miss over HTTP).
 //! Numbers are printed, never asserted.
 //!
 //! `BENCH_SYNC_ATTRS` (1,000,000), `BENCH_INCR_EVENTS` (100,000), `BENCH_INCR_CHANGED` (100),
@@ -165,7 +166,8 @@ fn main() {
     });
     let small_hit = small.with_dataset(pick_hit_ip);
     let small_home = Home::new("small");
-    small_home.write_settings(&mirror_settings(&small.url(), "mirror"));
+    let small_home_url = small.url();
+    small_home.write_settings(&mirror_settings(&small_home_url, "mirror"));
     let s = small_home.sync(true);
     println!(
         "1k mirror: {} attributes stored, {} KiB; 1M mirror: {} attributes stored, {:.1} MiB",
@@ -199,6 +201,17 @@ fn main() {
             &measure(runs, || assert_eq!(home.run(&miss_alert), 0)),
         );
     }
+    // Sightings on: a hit also appends to the spool (never a MISP request on the alert's path).
+    let mut with_sightings = mirror_settings(&small_home_url, "mirror");
+    with_sightings["sightings"] = json!({"enabled": true});
+    small_home.write_settings(&with_sightings);
+    let hit_alert = alert(&small_hit);
+    let got = small_home.run(&hit_alert);
+    report(
+        &format!("mirror 1k: hit ({got} event(s)), sightings on"),
+        &measure(runs, || assert_eq!(small_home.run(&hit_alert), got)),
+    );
+    small_home.write_settings(&mirror_settings(&small_home_url, "mirror"));
     let mut n = 0u32;
     let online_miss = measure(runs, || {
         n += 1;
