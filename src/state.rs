@@ -3,6 +3,11 @@
 //! whoever creates one (integratord's runs as user wazuh, or `test`/`doctor`/`cache` run as root)
 //! it ends up with the directory's owner and group and mode 0660, so the Wazuh user can always
 //! write it.
+//!
+//! The directory is writable by the Wazuh user, and the sync and the sightings flush run as root:
+//! no file here is ever opened through a symlink (`O_NOFOLLOW`), and a file root writes in full
+//! is always created fresh (`O_EXCL`), so a planted link cannot point root's writes, truncation or
+//! `fchown` at another file.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -13,7 +18,10 @@ use std::path::Path;
 /// when missing. Returns the file and whether this call created it.
 pub fn open_shared(path: &Path) -> io::Result<(File, bool)> {
     let mut opts = OpenOptions::new();
-    opts.read(true).write(true).mode(0o660);
+    opts.read(true)
+        .write(true)
+        .mode(0o660)
+        .custom_flags(libc::O_NOFOLLOW);
     match opts.open(path) {
         Ok(f) => Ok((f, false)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -40,17 +48,34 @@ pub fn adopt_directory_owner(file: &File, path: &Path) -> io::Result<()> {
     file.set_permissions(std::fs::Permissions::from_mode(0o660))
 }
 
-/// Creates (or empties) `path` for writing, with the shared ownership: the start of a file that
-/// is written in full and then renamed into place.
+/// Creates `path` afresh for writing (whatever was there is unlinked first, never followed), with
+/// the shared ownership: the start of a file that is written in full and then renamed into place.
 pub fn create_shared_truncated(path: &Path) -> io::Result<File> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o660)
-        .open(path)?;
-    adopt_directory_owner(&f, path)?;
-    Ok(f)
+    for _ in 0..10 {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o660)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+        {
+            Ok(f) => {
+                adopt_directory_owner(&f, path)?;
+                return Ok(f);
+            }
+            // Someone put a name there again between the unlink and the create: try again.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{} keeps being recreated by someone else", path.display()),
+    ))
 }
 
 /// Writes a small state file atomically (temp file + rename) with the shared ownership.
@@ -73,4 +98,36 @@ pub fn write_shared(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planted_symlinks_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let planted = dir.path().join(".mirror.db.tmp.1");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let mut f = create_shared_truncated(&planted).unwrap();
+        std::io::Write::write_all(&mut f, b"ours").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(!std::fs::symlink_metadata(&planted)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let link = dir.path().join("sightings.spool");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(
+            open_shared(&link).is_err(),
+            "an existing symlink is refused"
+        );
+        let status = dir.path().join("mirror.status");
+        std::os::unix::fs::symlink(&victim, &status).unwrap();
+        write_shared(&status, b"{}").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(&status).unwrap(), b"{}");
+    }
 }

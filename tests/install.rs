@@ -155,7 +155,7 @@ fn mirror_mode_schedules_the_sync_with_a_command_wodle_that_uninstall_removes() 
     let wodle = format!(
         "  <wodle name=\"command\">\n    <disabled>no</disabled>\n    <tag>wazuh-misp-sync</tag>\n    \
          <command>{}/integrations/custom-misp --scheduled-sync</command>\n    <interval>120s</interval>\n    \
-         <run_on_start>yes</run_on_start>\n    <timeout>3660</timeout>\n    <ignore_output>yes</ignore_output>\n  </wodle>\n",
+         <run_on_start>yes</run_on_start>\n    <timeout>4020</timeout>\n    <ignore_output>yes</ignore_output>\n  </wodle>\n",
         m.path().display()
     );
     assert!(conf.contains(&wodle), "{conf}");

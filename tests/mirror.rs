@@ -555,3 +555,29 @@ fn lists_from_the_mirror_hold_every_matchable_key() {
         .unwrap()
         .contains("\"2a0d:5600:24::abcd\":misp\n"));
 }
+
+/// A mirror damaged past its header is never copied from: the next sync reads everything again.
+#[test]
+fn a_mirror_damaged_in_its_records_is_rebuilt_not_copied() {
+    let double = MispDouble::http();
+    let home = stateful(&double, mirror_mode());
+    assert_eq!(sync(&home, &[])["exit"], 0);
+    let mut bytes = std::fs::read(mirror_file(&home)).unwrap();
+    // The first record's length (right after the 128-byte header).
+    bytes[128..132].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(mirror_file(&home), &bytes).unwrap();
+    assert!(found(&home, seed::BRUTE_FORCE_IP).is_empty() || found(&home, seed::C2_IP).is_empty());
+    double.unpublish_event(2); // any change, so the sync would copy
+    let s = sync(&home, &[]);
+    assert_eq!(
+        (s["exit"].as_i64(), s["kind"].as_str()),
+        (Some(0), Some("full")),
+        "{s}"
+    );
+    assert_eq!(
+        s["attributes"], 10,
+        "event 2 (2 attributes) unpublished: {s}"
+    );
+    assert_eq!(found(&home, seed::BRUTE_FORCE_IP), vec!["1"]);
+    assert_eq!(found(&home, seed::C2_IP), vec!["2"]);
+}

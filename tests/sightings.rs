@@ -227,3 +227,39 @@ fn a_read_only_key_is_refused_by_setup_and_never_retried() {
         "nothing was changed"
     );
 }
+
+/// A refused key (it may be fixed any minute) and a 200 that is not MISP's answer keep every
+/// record; only a role without the permission drops them.
+#[test]
+fn a_refused_key_or_a_foreign_200_keeps_the_records() {
+    let double = MispDouble::http();
+    let home = home_for(&double, json!({}));
+    storm(&home, 3);
+    for (status, body) in [
+        (
+            403,
+            r#"{"name":"Authentication failed. Please make sure you pass the API key","message":"Authentication failed.","url":"/sightings/add"}"#,
+        ),
+        (200, "<html>maintenance</html>"),
+    ] {
+        double.set_fault(Fault::Status {
+            status,
+            content_type: "application/json".into(),
+            body: body.into(),
+        });
+        let out = wazuh_misp(&home, &["sightings", "flush"]);
+        assert_eq!(out.status.code(), Some(6), "{status}: {}", stdout(&out));
+        let stats: Value =
+            serde_json::from_slice(&wazuh_misp(&home, &["sightings", "stats", "--json"]).stdout)
+                .unwrap();
+        assert_eq!(stats["being_delivered"], 3, "{status}: {stats}");
+        assert_eq!(stats["status"]["rejected_total"], 0, "{status}: {stats}");
+    }
+    double.set_fault(Fault::None);
+    double.clear_requests();
+    assert_eq!(
+        wazuh_misp(&home, &["sightings", "flush"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(sightings(&double).len(), 3);
+}

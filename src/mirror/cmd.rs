@@ -143,6 +143,9 @@ pub fn lookup(home: &Path, value: &str, as_json: bool, out: &mut dyn Write) -> R
             path.display()
         );
     };
+    if m.meta().policy != super::policy::fingerprint(&loaded) {
+        bail!("the mirror at {} was built for another MISP, key or lookup policy, and the runtime does not use it: run `sudo wazuh-misp sync`", path.display());
+    }
     let indicators = indicators_for(value);
     if indicators.is_empty() {
         bail!("{value:?} is not an IP, domain, URL or MD5/SHA-1/SHA-256 hash");

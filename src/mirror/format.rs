@@ -589,9 +589,10 @@ impl Mirror {
             ..EventEntry::default()
         };
         if info_len > 0 {
+            let end = info_off.checked_add(info_len)?;
             let bytes = self
                 .map
-                .get(info_off as usize..(info_off + info_len) as usize)?;
+                .get(usize::try_from(info_off).ok()?..usize::try_from(end).ok()?)?;
             let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
             e.uuid = v["uuid"].as_str().unwrap_or_default().to_string();
             e.info = v["info"].as_str().unwrap_or_default().to_string();
@@ -638,9 +639,9 @@ impl Mirror {
         })
     }
 
-    /// Candidate attributes for one matching key (`search::key`), in attribute id order. Only a
-    /// hash matched: re-check them (`search::match_attributes`).
-    pub fn candidates(&self, kind: IocKind, key: &str) -> Vec<(u64, Attribute)> {
+    /// Candidate attributes for one matching key (`search::key`), the `max` lowest attribute ids.
+    /// Only a hash matched: re-check them (`search::match_attributes`).
+    pub fn candidates(&self, kind: IocKind, key: &str, max: usize) -> Vec<(u64, Attribute)> {
         let hash = key_hash(self.keys, kind, key);
         let bucket = if self.bits == 0 {
             0
@@ -655,6 +656,9 @@ impl Mirror {
         };
         let mut out = Vec::new();
         for i in u64::from(start)..u64::from(end).min(self.entries_count) {
+            if out.len() >= max {
+                break;
+            }
             let o = self.entries_off + i * ENTRY_LEN;
             if self.u64_at(o) != Some(hash) {
                 continue;
@@ -674,6 +678,12 @@ impl Mirror {
 mod tests {
     use super::*;
     use crate::misp::search::{attribute_keys, key};
+
+    impl Mirror {
+        fn candidates_all(&self, kind: IocKind, key: &str) -> Vec<(u64, Attribute)> {
+            self.candidates(kind, key, usize::MAX)
+        }
+    }
 
     fn attr(id: u64, event: u64, kind: &str, value: &str) -> Attribute {
         Attribute {
@@ -729,17 +739,19 @@ mod tests {
             attr(7, 2, "url", "http://malware-drop.ru/payload.exe"),
         ];
         let m = build(dir.path(), &attrs);
-        let ip = m.candidates(IocKind::Ip, "185.220.101.47");
+        let ip = m.candidates_all(IocKind::Ip, "185.220.101.47");
         assert_eq!(ip.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![3, 9]);
         assert_eq!(ip[1].1, attrs[0]);
         assert_eq!(
-            m.candidates(IocKind::Domain, "bad-update.net")[0].1,
+            m.candidates_all(IocKind::Domain, "bad-update.net")[0].1,
             attrs[1]
         );
         let (k, v) = key(IocKind::Url, "http://malware-drop.ru/payload.exe");
-        assert_eq!(m.candidates(k, &v)[0].1, attrs[3]);
-        assert!(m.candidates(IocKind::Ip, "8.8.8.8").is_empty());
-        assert!(m.candidates(IocKind::Domain, "185.220.101.47").is_empty());
+        assert_eq!(m.candidates_all(k, &v)[0].1, attrs[3]);
+        assert!(m.candidates_all(IocKind::Ip, "8.8.8.8").is_empty());
+        assert!(m
+            .candidates_all(IocKind::Domain, "185.220.101.47")
+            .is_empty());
         assert_eq!(m.meta().attributes, 4);
         assert_eq!(m.meta().keys["ip"], 3);
         assert_eq!(m.meta().keys["domain"], 1);
@@ -771,8 +783,8 @@ mod tests {
         let dest = dir.path().join("copy.db");
         b.finish(Meta::default(), &dest).unwrap();
         let m = Mirror::open(&dest).unwrap().unwrap();
-        assert!(m.candidates(IocKind::Ip, "45.155.205.233").is_empty());
-        let md5 = m.candidates(IocKind::Md5, "44d88612fea8a8f36de82e1278abb02f");
+        assert!(m.candidates_all(IocKind::Ip, "45.155.205.233").is_empty());
+        let md5 = m.candidates_all(IocKind::Md5, "44d88612fea8a8f36de82e1278abb02f");
         assert_eq!(md5[0].1.event_info, "event 2");
         assert_eq!(m.meta().keys["md5"], 1);
 
@@ -782,7 +794,7 @@ mod tests {
             .finish(Meta::default(), &empty)
             .unwrap();
         let m = Mirror::open(&empty).unwrap().unwrap();
-        assert!(m.candidates(IocKind::Ip, "45.155.205.233").is_empty());
+        assert!(m.candidates_all(IocKind::Ip, "45.155.205.233").is_empty());
         assert_eq!(m.records().count(), 0);
         assert!(Mirror::open(&dir.path().join("none.db")).unwrap().is_none());
     }
@@ -809,7 +821,7 @@ mod tests {
         }
         std::fs::write(&path, &b).unwrap();
         let m = Mirror::open(&path).unwrap().unwrap();
-        assert!(m.candidates(IocKind::Ip, "45.155.205.233").is_empty());
+        assert!(m.candidates_all(IocKind::Ip, "45.155.205.233").is_empty());
         assert_eq!(m.records().count(), 0);
     }
 }

@@ -20,14 +20,17 @@ pub fn age_s(mirror: &Mirror, status: &Status, now: u64) -> u64 {
 use crate::ioc::Indicator;
 use crate::misp::search::{self, Match, Policy};
 
-/// Answers `indicators` from the mirror exactly as one MISP search would: every candidate
-/// attribute of every indicator, in attribute id order, re-checked and de-duplicated by
-/// `search::match_attributes`.
+/// Answers `indicators` from the mirror as online mode's searches would: for each indicator its
+/// `lookup.limit` lowest-id candidates (what a search, and the follow-up search for indicators a
+/// full page left unanswered, can return), in attribute id order, re-checked and de-duplicated
+/// by `search::match_attributes`. The limit also bounds the work for a value held by thousands
+/// of attributes.
 pub fn answer(mirror: &Mirror, indicators: &[Indicator], policy: &Policy) -> Vec<Match> {
+    let limit = policy.limit as usize;
     let mut candidates: Vec<(u64, search::Attribute)> = Vec::new();
     for i in indicators {
         let (kind, key) = search::key(i.kind, &i.value);
-        candidates.extend(mirror.candidates(kind, &key));
+        candidates.extend(mirror.candidates(kind, &key, limit));
     }
     candidates.sort_by_key(|(id, _)| *id);
     candidates.dedup_by(|a, b| a.0 == b.0 && a.1.uuid == b.1.uuid);

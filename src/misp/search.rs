@@ -129,6 +129,13 @@ pub fn search(
 }
 
 pub fn parse_response(body: &[u8]) -> Result<Vec<Attribute>, MispError> {
+    parse_page(body).map(|(attributes, _)| attributes)
+}
+
+/// The attributes of one answer, and how many items MISP sent (some may not parse). A bulk read
+/// must page on, not on this number reaching `limit`: MISP fetches a page and then drops rows
+/// from it (warninglist hits, blocked proposals), so a short page is not the last one.
+pub fn parse_page(body: &[u8]) -> Result<(Vec<Attribute>, usize), MispError> {
     let protocol = |msg: String| MispError::new(ErrorKind::Protocol, msg);
     let start = body.iter().position(|b| !b.is_ascii_whitespace());
     if start.is_some_and(|i| body[i] == b'<') {
@@ -152,7 +159,8 @@ pub fn parse_response(body: &[u8]) -> Result<Vec<Attribute>, MispError> {
     let Value::Array(items) = list else {
         return Err(protocol("response.Attribute is not a list".into()));
     };
-    Ok(items.into_iter().filter_map(attribute_from).collect())
+    let sent = items.len();
+    Ok((items.into_iter().filter_map(attribute_from).collect(), sent))
 }
 
 /// Moves the string out (numbers as their text); anything else is empty.

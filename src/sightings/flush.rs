@@ -22,6 +22,27 @@ use std::path::Path;
 use std::time::Instant;
 
 const SENT_FILE: &str = "sightings.sent";
+const LOCK_FILE: &str = "sightings.lock";
+
+struct FlushLock {
+    _file: std::fs::File,
+}
+
+impl FlushLock {
+    fn try_take(state_dir: &Path) -> std::io::Result<Option<FlushLock>> {
+        use std::os::fd::AsRawFd;
+        let (file, _) = crate::state::open_shared(&state_dir.join(LOCK_FILE))?;
+        // SAFETY: flock on a descriptor we own for the guard's lifetime.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(FlushLock { _file: file }));
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => Ok(None),
+            _ => Err(e),
+        }
+    }
+}
 pub const STATUS_FILE: &str = "sightings.status";
 
 /// What the flushes did, for `sightings stats` and `doctor`.
@@ -77,6 +98,10 @@ pub fn source(loaded: &Loaded) -> String {
         .unwrap_or_else(|| format!("wazuh:{}", crate::wazuh::home::host_name()))
 }
 
+fn is_permission_denied(e: &MispError) -> bool {
+    e.kind == ErrorKind::Auth && e.message.contains("HTTP 403") && e.message.contains("permission")
+}
+
 /// Sends what the spool holds. `Err` only for local problems (the state directory); MISP's
 /// failures are in the outcome, with the records kept for the next flush.
 pub fn flush(
@@ -86,6 +111,19 @@ pub fn flush(
     now: u64,
     deadline: Instant,
 ) -> std::io::Result<(Outcome, Option<MispError>)> {
+    // One flush at a time: two would both deliver the pending batch.
+    let _lock = match FlushLock::try_take(state_dir)? {
+        Some(l) => l,
+        None => {
+            return Ok((
+                Outcome {
+                    error: Some("another flush is running".into()),
+                    ..Outcome::default()
+                },
+                None,
+            ))
+        }
+    };
     let records = spool::take(state_dir)?;
     let mut out = Outcome::default();
     if records.is_empty() {
@@ -130,12 +168,22 @@ pub fn flush(
                     out.sent += 1;
                     out.folded += group.len() as u64 - 1;
                     sent.insert(uuid, now);
-                } else {
+                } else if v.get("message").is_some() {
+                    // MISP's own refusal of this record (the attribute is gone or not visible).
                     out.rejected += group.len() as u64;
+                } else {
+                    // A 200 that is not MISP's answer (a proxy page, a cut body): keep it.
+                    left.extend(group);
+                    failure = Some(MispError::new(
+                        ErrorKind::Protocol,
+                        "/sightings/add answered 200 with something that is not MISP's JSON",
+                    ));
                 }
             }
-            // A key that may not add sightings: the whole batch would be refused too.
-            Err(e) if e.kind == ErrorKind::Auth => {
+            // A role that may not add sightings (403 "You do not have permission…"): the whole
+            // batch would be refused too. A refused key, an expired one or a login page may be
+            // fixed at any time, so those records are kept like any other failure's.
+            Err(e) if is_permission_denied(&e) => {
                 out.rejected += group.len() as u64;
                 for rest in groups.values() {
                     out.rejected += rest.len() as u64;

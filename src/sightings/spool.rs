@@ -117,7 +117,17 @@ pub fn append(state_dir: &Path, records: &[Record], max_bytes: u64) -> io::Resul
         spool.0.write_all(&kept)?;
         add_dropped(state_dir, dropped);
     }
-    spool.0.seek(SeekFrom::End(0))?;
+    // A line a killed writer left without its newline must not swallow ours.
+    let end = spool.0.seek(SeekFrom::End(0))?;
+    let mut last = [0u8; 1];
+    if end > 0 {
+        spool.0.seek(SeekFrom::Start(end - 1))?;
+        spool.0.read_exact(&mut last)?;
+        spool.0.seek(SeekFrom::End(0))?;
+    }
+    if end > 0 && last[0] != b'\n' {
+        spool.0.write_all(b"\n")?;
+    }
     spool.0.write_all(&bytes)?;
     Ok(dropped)
 }

@@ -48,6 +48,9 @@ pub enum Failure {
     Local(std::io::Error),
     /// The sync's own time limit.
     TimeLimit,
+    /// The old mirror's records end early (the header checksum covers only the header): it
+    /// must not be copied from; a full sync replaces it.
+    Damaged,
 }
 
 impl From<MispError> for Failure {
@@ -98,7 +101,9 @@ impl Reader<'_, '_> {
 
     /// Every admitted attribute of these events (all events when `None`), page by page, into
     /// `out`. Pages are in id order; an id at or below the last one seen is a page shift (MISP
-    /// changed under us) and is skipped rather than stored twice.
+    /// changed under us) and is skipped rather than stored twice. Only an empty page ends the
+    /// read: MISP filters a page after fetching it (`search::parse_page`), so a short one may not
+    /// be the last.
     fn read(&mut self, events: Option<&[u64]>, out: &mut Builder) -> Result<(), Failure> {
         let limit = self.job.loaded.settings.mirror.page_size;
         let mut last_id = 0u64;
@@ -107,8 +112,7 @@ impl Reader<'_, '_> {
             let body = search::bulk_body(&self.types, &self.policy, events, page, limit);
             self.requests += 1;
             let answer = self.job.client.post_json(search::RESTSEARCH, &body)?;
-            let attributes = search::parse_response(&answer.body)?;
-            let n = attributes.len();
+            let (attributes, sent) = search::parse_page(&answer.body)?;
             for a in attributes {
                 let id: u64 = a.id.parse().unwrap_or(0);
                 if id != 0 && id <= last_id {
@@ -124,7 +128,7 @@ impl Reader<'_, '_> {
             if events.is_none() && page % 10 == 0 {
                 (self.job.progress)(&format!("read {} attributes", self.read));
             }
-            if n < limit as usize {
+            if sent == 0 {
                 return Ok(());
             }
         }
@@ -256,10 +260,15 @@ pub fn sync(
             builder = Builder::create(job.state_dir, Some(old.hash_keys()))?;
             outcome.events_dropped = dropped.len() as u64;
             let changed_ids: HashSet<u64> = changed.iter().map(|e| e.id).collect();
+            let mut walked = 0u64;
             for r in old.records() {
+                walked += 1;
                 if !changed_ids.contains(&r.event_id) && !dropped.contains(&r.event_id) {
                     builder.copy(&r, old)?;
                 }
+            }
+            if walked != old.meta().attributes {
+                return Err(Failure::Damaged);
             }
             for e in recorded
                 .values()
@@ -345,7 +354,7 @@ impl Failure {
     pub fn kind(&self) -> &'static str {
         match self {
             Failure::Misp(e) => e.kind.as_str(),
-            Failure::Local(_) => "local",
+            Failure::Local(_) | Failure::Damaged => "local",
             Failure::TimeLimit => ErrorKind::Timeout.as_str(),
         }
     }
@@ -357,6 +366,7 @@ impl Failure {
             Failure::TimeLimit => {
                 format!("the sync took longer than mirror.time_limit_s ({time_limit_s} s)")
             }
+            Failure::Damaged => "the mirror's records are damaged".into(),
         }
     }
 }

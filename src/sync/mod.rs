@@ -141,7 +141,14 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
         dry_run: opts.dry_run,
         progress: &progress,
     };
-    let result = build::sync(&job, old.as_ref(), full_reason, &path);
+    let result = match build::sync(&job, old.as_ref(), full_reason, &path) {
+        Err(build::Failure::Damaged) => {
+            log.warning("sync: the mirror's records are damaged; reading everything again");
+            let reason = Some("the mirror's records are damaged".to_string());
+            build::sync(&job, None, reason, &path)
+        }
+        other => other,
+    };
     drop(old);
     let elapsed = clock.elapsed().as_millis() as u64;
     let mut status = Status::read(&dir);

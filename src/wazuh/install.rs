@@ -215,8 +215,12 @@ pub fn plan_install(
                 home::SCHEDULED_SYNC_ARG
             ),
             interval_s: loaded.settings.mirror.interval_s,
-            // The sync ends itself at its time limit; modulesd's timeout is the backstop.
-            timeout_s: loaded.settings.mirror.time_limit_s + 60,
+            // The sync checks its time limit between requests, one request may take its own
+            // timeout, and the sightings flush (at most 120 s) follows: modulesd's timeout is
+            // only the backstop behind all three.
+            timeout_s: loaded.settings.mirror.time_limit_s
+                + loaded.settings.mirror.request_timeout_s
+                + 300,
         }),
     };
     let edit = ossec_conf::upsert(&original.0, &block)?;

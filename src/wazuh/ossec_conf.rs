@@ -674,12 +674,12 @@ fn check_block(block: &IntegrationBlock) -> Result<(), ConfError> {
     if let Some(s) = &block.schedule {
         if s.command.trim().is_empty()
             || s.command.len() > 4096
-            || s.command.contains(['<', '\n', '\r'])
+            || s.command.contains(['<', '&', '\n', '\r'])
         {
             return Err(ConfError::InvalidValue {
                 field: "command",
                 value: s.command.clone(),
-                reason: "the scheduled command is one line of plain text",
+                reason: "the scheduled command is one line of plain text (no <, & or line break: a Wazuh home with one cannot hold the schedule)",
             });
         }
         if s.interval_s == 0 {

@@ -55,7 +55,15 @@ fn find<'d>(source: &[u8], rulesets: &[&'d Element]) -> Option<Section<'d>> {
         let (Node::Comment(start), Some(Node::Comment(end))) =
             (&nodes[si], ei.and_then(|i| nodes.get(i)))
         else {
-            return None;
+            // A start marker without its end: edited by hand; never add a second section.
+            let Node::Comment(start) = &nodes[si] else {
+                return None;
+            };
+            return Some(Section {
+                start,
+                end: start,
+                paths: None,
+            });
         };
         let between = &nodes[si + 1..ei.unwrap_or(si)];
         let paths: Option<Vec<String>> = between
