@@ -18,6 +18,11 @@ fn wazuh_misp(home: &WazuhHome, args: &[&str]) -> Output {
     home.wazuh_misp(args)
 }
 
+/// `wazuh-misp sightings stats --json`.
+fn spool_stats(home: &WazuhHome) -> Value {
+    serde_json::from_slice(&wazuh_misp(home, &["sightings", "stats", "--json"]).stdout).unwrap()
+}
+
 /// What the wodle runs.
 fn scheduled(home: &WazuhHome) -> Output {
     output_retrying(
@@ -102,9 +107,7 @@ fn a_storm_gives_one_sighting_per_attribute_and_interval_in_every_mode() {
         storm(&home, 30);
         scheduled(&home);
         assert_eq!(sightings(&double).len(), 3, "{mode}");
-        let stats: Value =
-            serde_json::from_slice(&wazuh_misp(&home, &["sightings", "stats", "--json"]).stdout)
-                .unwrap();
+        let stats = spool_stats(&home);
         assert_eq!(stats["status"]["sent_total"], 3, "{mode}: {stats}");
         assert_eq!(
             (stats["waiting"].as_u64(), stats["being_delivered"].as_u64()),
@@ -135,9 +138,7 @@ fn misp_down_keeps_every_record_until_it_answers_again() {
     assert_eq!(events[0]["misp"]["service"]["status"], "flush_failed");
     // Hits keep arriving during the outage; more failed flushes raise no more events.
     storm(&home, 6);
-    let stats: Value =
-        serde_json::from_slice(&wazuh_misp(&home, &["sightings", "stats", "--json"]).stdout)
-            .unwrap();
+    let stats = spool_stats(&home);
     assert_eq!(stats["being_delivered"], 6, "{stats}");
     assert_eq!(stats["waiting"], 6, "{stats}");
     assert_eq!(
@@ -159,9 +160,7 @@ fn misp_down_keeps_every_record_until_it_answers_again() {
         Some(0)
     );
     assert_eq!(sightings(&double).len(), 3);
-    let stats: Value =
-        serde_json::from_slice(&wazuh_misp(&home, &["sightings", "stats", "--json"]).stdout)
-            .unwrap();
+    let stats = spool_stats(&home);
     assert_eq!(
         (stats["waiting"].as_u64(), stats["being_delivered"].as_u64()),
         (Some(0), Some(0)),
@@ -249,9 +248,7 @@ fn a_refused_key_or_a_foreign_200_keeps_the_records() {
         });
         let out = wazuh_misp(&home, &["sightings", "flush"]);
         assert_eq!(out.status.code(), Some(6), "{status}: {}", stdout(&out));
-        let stats: Value =
-            serde_json::from_slice(&wazuh_misp(&home, &["sightings", "stats", "--json"]).stdout)
-                .unwrap();
+        let stats = spool_stats(&home);
         assert_eq!(stats["being_delivered"], 3, "{status}: {stats}");
         assert_eq!(stats["status"]["rejected_total"], 0, "{status}: {stats}");
     }
