@@ -512,7 +512,7 @@ fn a_full_disk_keeps_the_previous_mirror() {
 }
 
 /// Native matching's groundwork: the lists built from a synced mirror hold exactly the keys a
-/// lookup could match, both halves of composites, nothing excluded.
+/// lookup could match, both halves of composites, nothing excluded, IPv6 in three spellings.
 #[test]
 fn lists_from_the_mirror_hold_every_matchable_key() {
     use wazuh_misp::ioc::IocKind;
@@ -532,10 +532,13 @@ fn lists_from_the_mirror_hold_every_matchable_key() {
         vec![
             "104.21.33.10",
             "185.220.101.47",
+            "2a0d:5600:0024:0000:0000:0000:0000:abcd",
+            "2a0d:5600:24:0:0:0:0:abcd",
             "2a0d:5600:24::abcd",
             "45.155.205.233",
             "91.219.236.166"
-        ]
+        ],
+        "IPv6 in each spelling a decoder prints"
     );
     assert_eq!(
         lists[&IocKind::Domain],

@@ -4,8 +4,10 @@
 //! quotes (`"2001:db8::1":v`), and a `"` anywhere before the first `:` starts a quoted key. So a key
 //! with a `"`, a CR, a LF or a NUL, or one too long for a line, cannot be written: [`encode_key`]
 //! refuses it rather than write a broken list. The `.cdb` is rebuilt only when the text file's
-//! mtime (whole seconds) is newer, so [`write_list`] removes the old `.cdb` after replacing the text:
-//! the next compile (a hot reload, `-t`, a restart) always reads the new text.
+//! mtime (whole seconds, strictly: `File_DateofChange(txt) > File_DateofChange(cdb)`) is newer,
+//! so [`write_list`] dates the new text at least one second after the old `.cdb`: the next
+//! compile (a hot reload, `-t`, a restart) always reads the new text, and the old `.cdb` stays in
+//! place until then (analysisd opens a list lazily, and a missing `.cdb` fails every lookup).
 
 use crate::wazuh::atomic;
 use std::io;
@@ -68,18 +70,41 @@ pub fn cdb_path(list: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Replaces the list at `path` atomically (owner, group and mode `meta`) and removes its stale
-/// `.cdb`. Returns whether the text changed; an unchanged list is not touched at all, so
+/// Replaces the list at `path` atomically (owner, group and mode `meta`), dated so that its
+/// `.cdb` is stale. Returns whether the text changed; an unchanged list is not touched at all, so
 /// analysisd has nothing to recompile.
 pub fn write_list(path: &Path, text: &[u8], meta: atomic::FileMeta) -> io::Result<bool> {
     if std::fs::read(path).is_ok_and(|old| old == text) {
         return Ok(false);
     }
     atomic::write_atomic(path, text, meta)?;
-    match std::fs::remove_file(cdb_path(path)) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(true),
+    make_stale(path)?;
+    Ok(true)
+}
+
+/// Dates the text at least one whole second after its `.cdb`, if there is one, so analysisd's
+/// strict seconds comparison rebuilds it even when both were written within the same second.
+pub fn make_stale(list: &Path) -> io::Result<()> {
+    let Ok(compiled) = std::fs::metadata(cdb_path(list)).and_then(|m| m.modified()) else {
+        return Ok(());
+    };
+    let compiled_s = compiled
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let text = std::fs::metadata(list)?.modified()?;
+    let text_s = text
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if text_s > compiled_s {
+        return Ok(());
     }
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(compiled_s + 1);
+    std::fs::File::options()
+        .write(true)
+        .open(list)?
+        .set_modified(when)
 }
 
 #[cfg(test)]
@@ -161,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_list_drops_its_stale_cdb_and_an_unchanged_one_is_left_alone() {
+    fn a_changed_list_is_dated_after_its_cdb_and_an_unchanged_one_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let list = dir.path().join("misp-ip");
         let meta = atomic::FileMeta {
@@ -173,8 +198,33 @@ mod tests {
         std::fs::write(cdb_path(&list), b"compiled").unwrap();
         assert!(!write_list(&list, b"1.2.3.4:misp\n", meta).unwrap());
         assert!(cdb_path(&list).exists(), "nothing to recompile");
+        // A .cdb compiled in the same second (or dated later, by a clock step) than the text.
+        let future = std::time::SystemTime::now() + std::time::Duration::from_secs(30);
+        std::fs::File::options()
+            .write(true)
+            .open(cdb_path(&list))
+            .unwrap()
+            .set_modified(future)
+            .unwrap();
         assert!(write_list(&list, b"5.6.7.8:misp\n", meta).unwrap());
-        assert!(!cdb_path(&list).exists());
         assert_eq!(std::fs::read(&list).unwrap(), b"5.6.7.8:misp\n");
+        assert_eq!(
+            std::fs::read(cdb_path(&list)).unwrap(),
+            b"compiled",
+            "the old .cdb serves until analysisd rebuilds it"
+        );
+        let secs = |p: &Path| {
+            std::fs::metadata(p)
+                .unwrap()
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        assert!(
+            secs(&list) > secs(&cdb_path(&list)),
+            "analysisd rebuilds only when the text is newer, in whole seconds"
+        );
     }
 }

@@ -2,6 +2,12 @@
 //! analysisd to match in-process (`cdb` owns the text format). Groundwork: the lists are built
 //! here, and `wazuh::ossec_conf::lists` declares them in ossec.conf; no rules use them yet and
 //! nothing writes them on a sync (native matching is not switched on anywhere).
+//!
+//! CDB lookups compare exact bytes (`OS_DBSeachKey`/`OS_DBSeachKeyAddress` in
+//! `src/analysisd/lists_list.c`), so a key must be spelled as the decoded field spells it. Every
+//! source prints IPv4 as a dotted quad, but IPv6 comes in three spellings: RFC 5952 compressed
+//! (sshd, Windows), eight zero-padded groups (Suricata's `PrintInetIPv6`, ip6tables), and eight
+//! unpadded groups (Sysmon): an IPv6 key is written in all three.
 
 pub mod cdb;
 
@@ -9,6 +15,7 @@ use crate::ioc::IocKind;
 use crate::mirror::Mirror;
 use crate::settings::Loaded;
 use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
 
 /// The value every key carries: rules cannot print a list's value, so it only has to be short.
 pub const LIST_VALUE: &str = "misp";
@@ -27,7 +34,11 @@ pub fn keys_by_kind(mirror: &Mirror, loaded: &Loaded) -> BTreeMap<IocKind, Vec<S
             continue;
         };
         for (kind, key) in crate::mirror::policy::admitted_keys(loaded, &a).unwrap_or_default() {
-            out.entry(kind).or_default().push(key);
+            let keys = out.entry(kind).or_default();
+            match key.parse::<Ipv6Addr>() {
+                Ok(v6) if kind == IocKind::Ip => keys.extend(ipv6_spellings(v6)),
+                _ => keys.push(key),
+            }
         }
     }
     for keys in out.values_mut() {
@@ -35,4 +46,45 @@ pub fn keys_by_kind(mirror: &Mirror, loaded: &Loaded) -> BTreeMap<IocKind, Vec<S
         keys.dedup();
     }
     out
+}
+
+/// The spellings of an IPv6 address that decoders print, lowercase: RFC 5952 compressed, eight
+/// zero-padded groups, eight unpadded groups (de-duplicated: `1:2:3:4:5:6:7:8` has two).
+pub fn ipv6_spellings(addr: Ipv6Addr) -> Vec<String> {
+    let groups = addr.segments();
+    let full = groups.map(|g| format!("{g:04x}")).join(":");
+    let unpadded = groups.map(|g| format!("{g:x}")).join(":");
+    let mut out = vec![addr.to_string(), full, unpadded];
+    out.dedup();
+    if out.len() == 3 && out[0] == out[2] {
+        out.pop();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_is_listed_as_every_decoder_spells_it() {
+        let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(
+            ipv6_spellings(a),
+            [
+                "2001:db8::1",
+                "2001:0db8:0000:0000:0000:0000:0000:0001",
+                "2001:db8:0:0:0:0:0:1"
+            ]
+        );
+        let b: Ipv6Addr = "1:2:3:4:5:6:7:8".parse().unwrap();
+        assert_eq!(
+            ipv6_spellings(b),
+            ["1:2:3:4:5:6:7:8", "0001:0002:0003:0004:0005:0006:0007:0008"]
+        );
+        let c: Ipv6Addr = "2A0D:5600:24::ABCD".parse().unwrap();
+        assert!(ipv6_spellings(c)
+            .iter()
+            .all(|s| s == &s.to_ascii_lowercase()));
+    }
 }

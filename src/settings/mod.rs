@@ -38,6 +38,8 @@ pub struct Settings {
     pub mirror: MirrorSettings,
     /// Telling MISP when an indicator is seen here.
     pub sightings: SightingsSettings,
+    /// The mirror as Wazuh CDB lists that analysisd matches itself.
+    pub native: NativeSettings,
     /// Replaces the built-in field map (`templates/field-map.json`) when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field_map: Option<Vec<FieldRule>>,
@@ -56,6 +58,7 @@ impl Default for Settings {
             breaker: BreakerSettings::default(),
             mirror: MirrorSettings::default(),
             sightings: SightingsSettings::default(),
+            native: NativeSettings::default(),
             field_map: None,
             install: InstallChoices::default(),
         }
@@ -262,6 +265,33 @@ impl Default for SightingsSettings {
             min_interval_s: 3_600,
             source: None,
             max_spool_kb: 4_096,
+        }
+    }
+}
+
+/// Native matching: every sync that changes the mirror also writes it as CDB lists under
+/// `etc/lists/wazuh-misp/`, our CDB rules match them inside analysisd, and a hot reload (4.13+)
+/// makes them live; only the alerts those rules raise start the runtime, to be enriched from
+/// the mirror.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NativeSettings {
+    /// Needs `lookup.mode` `mirror` or `hybrid`.
+    pub enabled: bool,
+    /// At most one hot reload this often: a reload drops events in flight and resets
+    /// correlation counters, so list changes in between wait for the next scheduled run.
+    pub min_reload_interval_s: u64,
+    /// Before Wazuh 4.13 (no hot reload), restart the manager safely after the lists changed;
+    /// off by default: the lists then apply at the next restart.
+    pub restart_without_reload: bool,
+}
+
+impl Default for NativeSettings {
+    fn default() -> Self {
+        NativeSettings {
+            enabled: false,
+            min_reload_interval_s: 300,
+            restart_without_reload: false,
         }
     }
 }
@@ -506,6 +536,12 @@ impl Settings {
         if self.sightings.max_spool_kb < 16 {
             return Err("sightings.max_spool_kb must be at least 16".into());
         }
+        if self.native.enabled && !self.lookup.mode.uses_mirror() {
+            return Err(format!(
+                "native.enabled needs lookup.mode \"mirror\" or \"hybrid\" (it is \"{}\"): native matching builds its lists from the mirror; run `wazuh-misp setup --mode mirror --native`",
+                self.lookup.mode.as_str()
+            ));
+        }
         Ok(())
     }
 }
@@ -719,5 +755,27 @@ mod tests {
             .to_string();
         assert!(e.contains("10.0.0.0/99"), "{e}");
         assert_eq!(format!("{:?}", ApiKey::new(KEY)), "ApiKey(****)");
+    }
+
+    #[test]
+    fn native_matching_needs_a_mirror_mode() {
+        let conf = |mode: &str| {
+            format!(
+                r#"{{"version":1,"misp":{{"url":"https://m","api_key":"{KEY}"}},"lookup":{{"mode":"{mode}"}},"native":{{"enabled":true}}}}"#
+            )
+        };
+        let home = home_with(&conf("online"), 0o640);
+        let e = Settings::load(home.path(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("native.enabled needs lookup.mode"), "{e}");
+        assert!(e.contains("--mode mirror --native"), "{e}");
+        for mode in ["mirror", "hybrid"] {
+            let home = home_with(&conf(mode), 0o640);
+            let loaded = Settings::load(home.path(), &Overrides::default()).unwrap();
+            assert!(loaded.settings.native.enabled);
+            assert_eq!(loaded.settings.native.min_reload_interval_s, 300);
+            assert!(!loaded.settings.native.restart_without_reload);
+        }
     }
 }

@@ -17,6 +17,7 @@ pub struct SetupChoices {
     pub ca_file: Option<PathBuf>,
     pub mode: LookupMode,
     pub sightings: bool,
+    pub native: bool,
     pub install: InstallChoices,
 }
 
@@ -53,6 +54,12 @@ pub fn compose(existing: Option<&Value>, choices: &SetupChoices) -> serde_json::
         .is_some_and(|s| s.get("enabled").is_some());
     if choices.sightings || has_sightings {
         object_at(obj, "sightings").insert("enabled".into(), json!(choices.sightings));
+    }
+    let has_native = obj
+        .get("native")
+        .is_some_and(|s| s.get("enabled").is_some());
+    if choices.native || has_native {
+        object_at(obj, "native").insert("enabled".into(), json!(choices.native));
     }
     let install = object_at(obj, "install");
     let stored = serde_json::to_value(&choices.install)?;
@@ -103,6 +110,7 @@ const ORDER: &[(&str, &[&str])] = &[
     ("breaker", &[]),
     ("mirror", &[]),
     ("sightings", &[]),
+    ("native", &[]),
     ("field_map", &[]),
     (
         "install",
@@ -188,6 +196,7 @@ mod tests {
             ca_file: Some(PathBuf::from("/etc/ssl/ca.pem")),
             mode: LookupMode::Online,
             sightings: false,
+            native: false,
             install: InstallChoices {
                 level: None,
                 groups: vec!["authentication_failed".into()],
@@ -253,5 +262,27 @@ mod tests {
             Path::new("/x/custom-misp.json"),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn native_is_written_when_chosen_or_already_there() {
+        let fresh: Value = serde_json::from_slice(&compose(None, &choices()).unwrap()).unwrap();
+        assert!(fresh.get("native").is_none(), "{fresh}");
+        let on = SetupChoices {
+            mode: LookupMode::Mirror,
+            native: true,
+            ..choices()
+        };
+        let v: Value = serde_json::from_slice(&compose(Some(&fresh), &on).unwrap()).unwrap();
+        assert_eq!(v["native"]["enabled"], true);
+        let off = SetupChoices {
+            mode: LookupMode::Mirror,
+            ..choices()
+        };
+        let v: Value = serde_json::from_slice(&compose(Some(&v), &off).unwrap()).unwrap();
+        assert_eq!(
+            v["native"]["enabled"], false,
+            "an explicit choice stays explicit"
+        );
     }
 }

@@ -34,6 +34,7 @@ pub(super) struct Answers {
     pub(super) sample_rule: bool,
     pub(super) mode: LookupMode,
     pub(super) sightings: bool,
+    pub(super) native: bool,
 }
 
 /// Which prompts a flag already answered.
@@ -81,6 +82,7 @@ impl Answers {
             sample_rule: i.sample_rule,
             mode: s.lookup.mode,
             sightings: s.sightings.enabled,
+            native: s.native.enabled,
         }
     }
 
@@ -185,6 +187,9 @@ impl Answers {
             ca_file: self.ca_file.clone(),
             mode: self.mode,
             sightings: self.sightings,
+            // Not asked yet: kept as the settings have it while a mirror mode stays chosen
+            // (native matching is built from the mirror, so it cannot outlive it).
+            native: self.native && self.mode.uses_mirror(),
             install: InstallChoices {
                 level: self.filters.level,
                 groups: self.filters.groups.clone(),
