@@ -81,6 +81,7 @@ fn default_block() -> IntegrationBlock {
         },
         timeout: Some(10),
         retries: None,
+        native_hits: None,
         schedule: None,
     }
 }
@@ -291,6 +292,7 @@ fn a_level_zero_group_is_the_sysmon_trap() {
         },
         timeout: None,
         retries: None,
+        native_hits: None,
         schedule: None,
     });
     let report = home.doctor();
@@ -335,6 +337,7 @@ fn a_misspelt_group_gets_the_right_name() {
         },
         timeout: None,
         retries: None,
+        native_hits: None,
         schedule: None,
     });
     let report = home.doctor();
@@ -1088,6 +1091,7 @@ fn mirror_mode_checks_the_schedule_the_mirror_and_the_last_sync() {
     assert_eq!(report.exit_code(), 1);
 
     home.write_block(&IntegrationBlock {
+        native_hits: None,
         schedule: Some(ossec_conf::Schedule {
             command: format!(
                 "{}/integrations/custom-misp --scheduled-sync",

@@ -37,6 +37,7 @@ fn golden_block() -> IntegrationBlock {
         },
         timeout: Some(10),
         retries: Some(3),
+        native_hits: None,
         schedule: None,
     }
 }
@@ -50,6 +51,7 @@ fn small_block() -> IntegrationBlock {
         },
         timeout: None,
         retries: None,
+        native_hits: None,
         schedule: None,
     }
 }
@@ -276,6 +278,74 @@ fn list_lines_and_the_block_come_and_go_in_any_order_byte_for_byte() {
     assert!(covered >= 2, "only {covered} fixtures have a <ruleset>");
 }
 
+/// Native matching's block: the runtime-only sources, then our CDB rules' alerts, then the wodle.
+fn native_block() -> IntegrationBlock {
+    IntegrationBlock {
+        filters: Filters {
+            level: Some(3),
+            groups: strings(&["sysmon_event1", "sysmon_event_22"]),
+            rule_ids: Vec::new(),
+        },
+        native_hits: Some(Filters {
+            level: None,
+            groups: strings(&["misp_native"]),
+            rule_ids: Vec::new(),
+        }),
+        timeout: Some(10),
+        retries: None,
+        schedule: Some(Schedule {
+            command: "/var/ossec/integrations/custom-misp --scheduled-sync".into(),
+            interval_s: 3600,
+            timeout_s: 1200,
+        }),
+    }
+}
+
+#[test]
+fn native_matchings_second_integration_reads_back_switches_and_goes() {
+    for name in CLEAN {
+        let original = fixture(&format!("{name}.conf"));
+        let native = upsert(&original, &native_block()).unwrap();
+        assert_eq!(native.outcome, Outcome::Added, "{name}");
+        let names = |t: &[u8]| count(t, "<name>custom-misp</name>");
+        assert_eq!(names(&native.text), names(&original) + 2, "{name}");
+        assert!(
+            find(&native.text, "<group>misp_native</group>")
+                < find(&native.text, "<wodle name=\"command\">"),
+            "{name}: the wodle comes last"
+        );
+        assert_eq!(
+            inspect(&native.text).unwrap().managed,
+            Some(ManagedState::Intact(native_block())),
+            "{name}"
+        );
+        validate(&native.text).unwrap();
+        assert_eq!(
+            upsert(&native.text, &native_block()).unwrap().outcome,
+            Outcome::Unchanged
+        );
+        // Switching native matching off gives the one-block file, and removing gives the original.
+        let single = IntegrationBlock {
+            native_hits: None,
+            ..native_block()
+        };
+        let off = upsert(&native.text, &single).unwrap();
+        assert_eq!(off.outcome, Outcome::Updated, "{name}");
+        assert_eq!(off.text, upsert(&original, &single).unwrap().text, "{name}");
+        assert!(remove(&native.text).unwrap().text == original, "{name}");
+        // A hand edit of the second block is a hand edit of the managed block.
+        let edited = replace_once(
+            &native.text,
+            "<group>misp_native</group>",
+            "<group>misp_x</group>",
+        );
+        assert!(matches!(
+            inspect(&edited).unwrap().managed,
+            Some(ManagedState::HandEdited)
+        ));
+    }
+}
+
 #[test]
 fn remove_without_a_block_is_absent_and_changes_nothing() {
     for name in CLEAN {
@@ -324,6 +394,7 @@ fn block_lines_follow_integratord_order_and_omit_unset_filters() {
         },
         timeout: None,
         retries: Some(2),
+        native_hits: None,
         schedule: None,
     };
     let edit = upsert(&fixture("tabs.conf"), &only_ids).unwrap();
@@ -1057,6 +1128,7 @@ fn block() -> impl Strategy<Value = IntegrationBlock> {
                 },
                 timeout,
                 retries,
+                native_hits: None,
                 schedule: schedule.map(|(interval_s, timeout_s)| Schedule {
                     command: "/var/ossec/integrations/custom-misp --scheduled-sync".into(),
                     interval_s,

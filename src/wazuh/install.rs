@@ -208,6 +208,7 @@ pub fn plan_install(
             .is_none_or(|v| v.accepts_integration_timeout())
             .then_some(INTEGRATION_TIMEOUT_S),
         retries: None,
+        native_hits: None,
         schedule: loaded.settings.needs_schedule().then(|| Schedule {
             command: format!(
                 "{} {}",

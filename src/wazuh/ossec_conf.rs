@@ -58,7 +58,11 @@ pub struct IntegrationBlock {
     pub filters: Filters,
     pub timeout: Option<u32>,
     pub retries: Option<u32>,
-    /// The command wodle that runs the mirror's sync, right after the `<integration>`.
+    /// Native matching's second `<integration>`, right after the first, with the same timeout
+    /// and retries: integratord AND-s the filters inside one block, so "our CDB rules' alerts OR
+    /// the sources CDB cannot match" takes two blocks (`src/os_integrator/integrator.c`).
+    pub native_hits: Option<Filters>,
+    /// The command wodle that runs the mirror's sync, right after the `<integration>`s.
     pub schedule: Option<Schedule>,
 }
 
@@ -443,27 +447,39 @@ fn analyze<'d>(source: &[u8], doc: &'d Document) -> Result<Analysis<'d>, ConfErr
     }
     let managed = match (starts.as_slice(), ends.as_slice()) {
         ([], []) => None,
-        ([(start, sr, si)], [(end, er, ei)]) if sr == er && (*ei == si + 2 || *ei == si + 3) => {
+        ([(start, sr, si)], [(end, er, ei)]) if sr == er && (si + 2..=si + 4).contains(ei) => {
             let root = doc.roots().nth(*sr);
-            let integration = root
-                .and_then(|r| r.nodes.get(si + 1))
-                .and_then(Node::as_element)
-                .filter(|e| e.name == "integration");
-            // Between the integration and the end marker: nothing, or our wodle.
-            let schedule = match *ei - si {
-                2 => Some(None),
-                _ => root
-                    .and_then(|r| r.nodes.get(si + 2))
-                    .and_then(Node::as_element)
-                    .and_then(managed_schedule)
-                    .map(Some),
+            let element = |i: usize| root.and_then(|r| r.nodes.get(i)).and_then(Node::as_element);
+            let integration = element(si + 1).filter(|e| e.name == "integration");
+            // Between the integration and the end marker: native matching's second
+            // integration, then our wodle, each optional, nothing else.
+            let mut next = si + 2;
+            let native_hits = match element(next).filter(|e| e.name == "integration") {
+                Some(el) => {
+                    next += 1;
+                    managed_block(el).map(|b| Some(b.filters))
+                }
+                None => Some(None),
             };
+            let schedule = match element(next).filter(|_| next < *ei) {
+                Some(el) => {
+                    next += 1;
+                    managed_schedule(el).map(Some)
+                }
+                None => Some(None),
+            };
+            let complete = next == *ei;
             let between = Span::new(start.span.end, end.span.start).of(source);
             let block = integration
-                .filter(|_| recorded_checksum(source, start) == Some(checksum(between)))
+                .filter(|_| complete && recorded_checksum(source, start) == Some(checksum(between)))
                 .and_then(managed_block)
                 .zip(schedule)
-                .map(|(block, schedule)| IntegrationBlock { schedule, ..block });
+                .zip(native_hits)
+                .map(|((block, schedule), native_hits)| IntegrationBlock {
+                    schedule,
+                    native_hits,
+                    ..block
+                });
             Some(match (integration, block) {
                 (Some(integration), Some(block)) => Managed::Intact {
                     start,
@@ -538,6 +554,7 @@ fn managed_block(el: &Element) -> Option<IntegrationBlock> {
         },
         timeout,
         retries,
+        native_hits: None,
         schedule: None,
     };
     check_block(&block).ok().map(|_| block)
@@ -690,7 +707,14 @@ fn check_block(block: &IntegrationBlock) -> Result<(), ConfError> {
             });
         }
     }
-    let f = &block.filters;
+    check_filters(&block.filters)?;
+    if let Some(native) = &block.native_hits {
+        check_filters(native)?;
+    }
+    Ok(())
+}
+
+fn check_filters(f: &Filters) -> Result<(), ConfError> {
     if let Some(level) = f.level {
         if level > MAX_LEVEL {
             return Err(ConfError::InvalidValue {
@@ -722,8 +746,7 @@ fn check_block(block: &IntegrationBlock) -> Result<(), ConfError> {
 }
 
 /// The lines of the `<integration>` element's children, in integratord's documented order.
-fn child_lines(block: &IntegrationBlock) -> Vec<String> {
-    let f = &block.filters;
+fn child_lines(block: &IntegrationBlock, f: &Filters) -> Vec<String> {
     let mut lines = vec![format!("<name>{INTEGRATION_NAME}</name>")];
     if let Some(level) = f.level {
         lines.push(format!("<level>{level}</level>"));
@@ -768,11 +791,13 @@ fn render(block: &IntegrationBlock, indent: &[u8], unit: &[u8], nl: &[u8]) -> Ve
         }
         inner.extend_from_slice(text);
     };
-    line(0, b"<integration>");
-    for child in child_lines(block) {
-        line(1, child.as_bytes());
+    for filters in std::iter::once(&block.filters).chain(&block.native_hits) {
+        line(0, b"<integration>");
+        for child in child_lines(block, filters) {
+            line(1, child.as_bytes());
+        }
+        line(0, b"</integration>");
     }
-    line(0, b"</integration>");
     if let Some(schedule) = &block.schedule {
         line(0, b"<wodle name=\"command\">");
         for child in schedule_lines(schedule) {
