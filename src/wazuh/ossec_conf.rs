@@ -1150,6 +1150,7 @@ mod tests {
             filters: Filters::default(),
             timeout: None,
             retries: None,
+            native_hits: None,
             schedule: None,
         };
         let text = render(&block, b"  ", b"  ", b"\n");
