@@ -10,6 +10,7 @@ pub mod ioc;
 pub mod lists;
 pub mod mirror;
 pub mod misp;
+pub mod native;
 pub mod runtime;
 pub mod schedule;
 pub mod settings;

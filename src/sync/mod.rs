@@ -5,7 +5,11 @@
 //!
 //! Exit codes: 0 the mirror is up to date (changed or not), 4 settings missing or invalid (or
 //! not installed), 6 MISP failed (the previous mirror stays), 7 another sync holds the lock,
-//! 8 the new mirror could not be written (a full disk, say; the previous one stays).
+//! 8 the new mirror could not be written (a full disk, say; the previous one stays), 9 native
+//! matching could not put the new lists in force (the previous lists stay in force).
+//!
+//! With native matching on, a successful sync then hands the mirror to `native::apply`, which
+//! writes the CDB lists and hot-reloads analysisd when they changed.
 
 pub mod build;
 
@@ -26,6 +30,7 @@ pub const EXIT_SETTINGS: i32 = 4;
 pub const EXIT_MISP: i32 = 6;
 pub const EXIT_LOCKED: i32 = 7;
 pub const EXIT_LOCAL: i32 = 8;
+pub const EXIT_NATIVE: i32 = 9;
 
 const LOCK_FILE: &str = "sync.lock";
 
@@ -179,7 +184,10 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
                 }
             }
             report(out, opts, &outcome, elapsed, &path);
-            EXIT_OK
+            if opts.dry_run {
+                return EXIT_OK;
+            }
+            native(home, &loaded, &path, &log, out, opts.json)
         }
         Err(failure) => {
             let kind = failure.kind();
@@ -229,6 +237,65 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
             )
         }
     }
+}
+
+/// Native matching's step after a good sync: the lists, and their reload.
+fn native(
+    home: &Path,
+    loaded: &Loaded,
+    mirror_path: &Path,
+    log: &IntegrationsLog,
+    out: &mut dyn Write,
+    json: bool,
+) -> i32 {
+    use crate::native::apply::{self, Applied};
+    if !loaded.settings.native.enabled {
+        return EXIT_OK;
+    }
+    let result = crate::wazuh::detect::detect(home)
+        .map_err(|e| e.to_string())
+        .and_then(|manager| match Mirror::open(mirror_path) {
+            Ok(Some(mirror)) => {
+                apply::apply(&manager, loaded, &mirror, now_unix()).map_err(|e| e.to_string())
+            }
+            Ok(None) => Err("there is no mirror to list".into()),
+            Err(e) => Err(format!("the mirror cannot be read: {e}")),
+        });
+    let line = match &result {
+        Ok(Applied::Off) | Ok(Applied::Unchanged) => return EXIT_OK,
+        Ok(Applied::Deferred { until }) => format!(
+            "native matching: the lists changed; they apply at the first sync after {} (native.min_reload_interval_s)",
+            crate::civil::format_utc(*until as i64)
+        ),
+        Ok(Applied::Reloaded { lists }) => {
+            format!("native matching: analysisd reloaded {}", lists.join(", "))
+        }
+        Ok(Applied::AtRestart { lists }) => format!(
+            "native matching: wrote {}; this Wazuh has no hot reload (before 4.13), so they apply at the next manager restart (or set native.restart_without_reload)",
+            lists.join(", ")
+        ),
+        Ok(Applied::Restarted { lists }) => format!(
+            "native matching: wrote {} and restarted the manager",
+            lists.join(", ")
+        ),
+        Ok(Applied::AtStart { lists }) => format!(
+            "native matching: wrote {}; analysisd is not running and loads them when it starts",
+            lists.join(", ")
+        ),
+        Err(e) => {
+            log.error(format!("sync: native matching: {e}"));
+            send_event(home, "native", "apply_failed", e, now_unix());
+            if !json {
+                let _ = writeln!(out, "wazuh-misp sync: native matching: {e}");
+            }
+            return EXIT_NATIVE;
+        }
+    };
+    log.info(format!("sync: {line}"));
+    if !json {
+        let _ = writeln!(out, "{line}");
+    }
+    EXIT_OK
 }
 
 /// Why this sync must read everything, if it must.

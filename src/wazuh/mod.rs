@@ -8,6 +8,7 @@ pub mod detect;
 pub mod home;
 pub mod install;
 pub mod log;
+pub mod native_rules;
 pub mod ossec_conf;
 pub mod queue;
 pub mod reload;

@@ -111,8 +111,18 @@ const CHECKS: [&str; 3] = ["wazuh-integratord", "wazuh-analysisd", "wazuh-module
 /// Runs `bin/wazuh-integratord -t`, `bin/wazuh-analysisd -t` and `bin/wazuh-modulesd -t`
 /// where they exist.
 pub fn check_config(home: &Path) -> std::io::Result<CheckReport> {
+    check_programs(home, &CHECKS)
+}
+
+/// `bin/wazuh-analysisd -t` alone: all a change of rules or lists can affect. It also compiles
+/// every stale `.cdb`, as user wazuh (`src/analysisd/analysisd.c`).
+pub fn check_analysisd(home: &Path) -> std::io::Result<CheckReport> {
+    check_programs(home, &["wazuh-analysisd"])
+}
+
+fn check_programs(home: &Path, programs: &[&'static str]) -> std::io::Result<CheckReport> {
     let mut report = CheckReport::default();
-    for name in CHECKS {
+    for &name in programs {
         let bin = home.join("bin").join(name);
         if !bin.is_file() {
             continue;

@@ -1,0 +1,487 @@
+//! Puts the mirror's indicators in force as CDB lists, as one transaction, after each sync that
+//! may have changed them. Rules and the `<list>` lines are `install`'s (they change with the
+//! settings); the list contents are ours (they change with MISP).
+//!
+//! The order, and why (facts in `docs/research/native-matching.md` §3-§4):
+//! 1. Nothing changes, nothing happens: an unchanged list is not even touched, because a reload
+//!    drops events in flight and empties every correlation counter.
+//! 2. A change within `native.min_reload_interval_s` of the last reload waits, touching nothing,
+//!    for the first sync after the interval (`pending_since` in the status).
+//! 3. Under the `etc` lock: `wazuh-analysisd -t` as a baseline, the previous text and `.cdb` of
+//!    each changed list kept (the `.cdb` copied into the state directory, never next to the
+//!    list: the cluster syncs every file of `etc/lists/` to the workers), the new texts written
+//!    atomically and dated after their `.cdb`, and `-t` again: a new finding restores the
+//!    previous files, `.cdb` included (`-t` compiles, as user wazuh).
+//! 4. One hot reload (4.13+). A refused ruleset (the old one stays active) or warnings that
+//!    `-t` did not print before our change restore the previous files; after warnings the old
+//!    files are reloaded too. Before 4.13 the lists apply at the next restart, or at once with
+//!    `native.restart_without_reload` through the safe restart. With analysisd not running they
+//!    apply when it starts: `-t` already judged them.
+
+use super::status::NativeStatus;
+use crate::ioc::IocKind;
+use crate::lists::{self, cdb};
+use crate::mirror::Mirror;
+use crate::settings::Loaded;
+use crate::wazuh::atomic::{self, DirLock, FileMeta};
+use crate::wazuh::detect::{Manager, OSSEC_CONF};
+use crate::wazuh::ossec_conf::{lists::declared_lists, ClusterRole};
+use crate::wazuh::reload::{self, Reload, ReloadError};
+use crate::wazuh::service::{self, CheckReport, ServiceManager};
+use crate::wazuh::{home, native_rules};
+use std::collections::BTreeSet;
+use std::hash::Hasher;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Where the previous `.cdb` files wait while a change is judged, in the state directory.
+const PREVIOUS_DIR: &str = "native-previous";
+/// A reload of a 1,000,000-key list took 0.68 s on a real 4.14.7; this is the backstop.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Native matching is off (or this node writes no lists): nothing to do.
+    Off,
+    /// The lists on disk are the mirror's already.
+    Unchanged,
+    /// A change waits for the reload interval, until this time.
+    Deferred { until: u64 },
+    /// analysisd reloaded with the new lists.
+    Reloaded { lists: Vec<String> },
+    /// Wazuh before 4.13: the new lists are on disk and apply at the next restart.
+    AtRestart { lists: Vec<String> },
+    /// Wazuh before 4.13, `restart_without_reload`: the manager restarted with them.
+    Restarted { lists: Vec<String> },
+    /// analysisd is not running: it loads the new lists when it starts.
+    AtStart { lists: Vec<String> },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("native matching is on but not installed here ({0}): run `sudo wazuh-misp install`")]
+    NotInstalled(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("wazuh-analysisd -t finds a new problem with the new lists, so the previous lists were restored: {}", .0.join("; "))]
+    Rejected(Vec<String>),
+    #[error("analysisd refused the new ruleset and keeps the previous one; the previous lists were restored: {}", .0.join("; "))]
+    ReloadFailed(Vec<String>),
+    #[error("the reload brought warnings `-t` did not print before, so the previous lists were restored and reloaded: {}", .0.join("; "))]
+    NewWarnings(Vec<String>),
+    #[error("analysisd's answer to the reload could not be read ({0}), so the previous lists were restored and reloaded")]
+    Protocol(String),
+    #[error("the restart failed, so the previous lists were restored: {0}")]
+    Restart(String),
+}
+
+impl ApplyError {
+    /// The status file's word for it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApplyError::NotInstalled(_) => "not_installed",
+            ApplyError::Io { .. } => "local",
+            ApplyError::Rejected(_) => "rejected",
+            ApplyError::ReloadFailed(_) => "failed",
+            ApplyError::NewWarnings(_) => "new_warnings",
+            ApplyError::Protocol(_) => "protocol",
+            ApplyError::Restart(_) => "restart_failed",
+        }
+    }
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ApplyError {
+    let what = what.into();
+    move |source| ApplyError::Io { what, source }
+}
+
+/// One list as it should be.
+struct Desired {
+    kind: IocKind,
+    /// Relative to the home, as `<list>` declares it.
+    rel: String,
+    path: PathBuf,
+    text: Vec<u8>,
+    keys: u64,
+}
+
+/// A changed list's previous state, to restore it exactly.
+struct Previous {
+    path: PathBuf,
+    text: Option<(Vec<u8>, FileMeta, SystemTime)>,
+    /// The hard link (or copy) of the previous `.cdb`, if there was one.
+    cdb: Option<PathBuf>,
+}
+
+/// Writes the lists the mirror implies and puts them in force. `now` is the Unix time.
+pub fn apply(
+    manager: &Manager,
+    loaded: &Loaded,
+    mirror: &Mirror,
+    now: u64,
+) -> Result<Applied, ApplyError> {
+    let native = &loaded.settings.native;
+    if !native.enabled || manager.cluster == ClusterRole::Worker {
+        return Ok(Applied::Off);
+    }
+    let home = &manager.home;
+    let state_dir = home::state_dir(home);
+    check_installed(home)?;
+    let desired = desired_lists(home, loaded, mirror);
+    let changed: Vec<&Desired> = desired
+        .iter()
+        .filter(|d| std::fs::read(&d.path).ok().as_deref() != Some(&d.text[..]))
+        .collect();
+    let mut status = NativeStatus::read(&state_dir);
+    if changed.is_empty() {
+        if status.pending_since != 0 {
+            status.pending_since = 0;
+            write_status(&status, &state_dir)?;
+        }
+        return Ok(Applied::Unchanged);
+    }
+    let until = status
+        .last_reload_at
+        .saturating_add(native.min_reload_interval_s);
+    if status.last_reload_at != 0 && now < until {
+        if status.pending_since == 0 {
+            status.pending_since = now;
+            write_status(&status, &state_dir)?;
+        }
+        return Ok(Applied::Deferred { until });
+    }
+
+    let etc = home.join("etc");
+    let _lock = DirLock::acquire(&etc, Duration::from_secs(30))
+        .map_err(io_err(format!("cannot lock {}", etc.display())))?;
+    let lists_dir = home.join(home::LISTS_DIR);
+    atomic::remove_stale_temps(&lists_dir).map_err(io_err("cannot tidy the lists folder"))?;
+    let baseline =
+        service::check_analysisd(home).map_err(io_err("cannot run wazuh-analysisd -t"))?;
+    let previous_dir = state_dir.join(PREVIOUS_DIR);
+    let previous = keep_previous(&changed, &previous_dir)?;
+    let names: Vec<String> = changed.iter().map(|d| d.rel.clone()).collect();
+    let meta = list_meta(manager);
+
+    let mut outcome = write_all(&changed, meta);
+    if outcome.is_ok() {
+        outcome = match service::check_analysisd(home) {
+            Ok(after) => match after.new_problems(&baseline) {
+                p if p.is_empty() => Ok(()),
+                p => Err(ApplyError::Rejected(p)),
+            },
+            Err(e) => Err(io_err("cannot run wazuh-analysisd -t")(e)),
+        };
+    }
+    if let Err(e) = outcome {
+        restore(&previous);
+        return finish(&mut status, &state_dir, now, Err(e), false);
+    }
+
+    let result = match reload::reload_ruleset(home, RELOAD_TIMEOUT) {
+        Ok(Reload::Done { warnings }) => {
+            let new = new_warnings(&warnings, &baseline);
+            if new.is_empty() {
+                Ok(Applied::Reloaded { lists: names })
+            } else {
+                restore(&previous);
+                let _ = reload::reload_ruleset(home, RELOAD_TIMEOUT);
+                Err(ApplyError::NewWarnings(new))
+            }
+        }
+        Ok(Reload::Failed { messages }) => {
+            // The old ruleset stays active; it opens a list lazily, so the previous .cdb must
+            // be back in place for lists it has not opened yet.
+            restore(&previous);
+            Err(ApplyError::ReloadFailed(messages))
+        }
+        Ok(Reload::Unsupported) if native.restart_without_reload => {
+            match service::restart(home, ServiceManager::Auto) {
+                Ok(service::Restart::NotRunning) => Ok(Applied::AtStart { lists: names }),
+                Ok(_) => Ok(Applied::Restarted { lists: names }),
+                Err(message) => {
+                    restore(&previous);
+                    let _ = service::restart_forced(home, ServiceManager::Auto);
+                    Err(ApplyError::Restart(message))
+                }
+            }
+        }
+        Ok(Reload::Unsupported) => Ok(Applied::AtRestart { lists: names }),
+        Err(ReloadError::Connect { .. }) => Ok(Applied::AtStart { lists: names }),
+        Err(ReloadError::Protocol(message)) => {
+            restore(&previous);
+            let _ = reload::reload_ruleset(home, RELOAD_TIMEOUT);
+            Err(ApplyError::Protocol(message))
+        }
+    };
+    let _ = std::fs::remove_dir_all(&previous_dir);
+    if result.is_ok() {
+        status.keys = desired
+            .iter()
+            .map(|d| (lists::list_name(d.kind), d.keys))
+            .collect();
+        status.lists_digest = digest(desired.iter().map(|d| &d.text[..]));
+        status.lists_written_at = now;
+    }
+    let reached = !matches!(result, Ok(Applied::AtStart { .. }));
+    finish(&mut status, &state_dir, now, result, reached)
+}
+
+/// Our lists must be declared in ossec.conf and our rules installed, or the lists match nothing.
+fn check_installed(home: &Path) -> Result<(), ApplyError> {
+    let conf = std::fs::read(home.join(OSSEC_CONF)).map_err(io_err(format!(
+        "cannot read {}",
+        home.join(OSSEC_CONF).display()
+    )))?;
+    let declared: BTreeSet<String> = declared_lists(&conf)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    if let Some(missing) = native_rules::lists_used()
+        .into_iter()
+        .map(native_rules::list_path)
+        .find(|p| !declared.contains(p))
+    {
+        return Err(ApplyError::NotInstalled(format!(
+            "ossec.conf does not declare {missing}"
+        )));
+    }
+    if !home.join(native_rules::NATIVE_RULES_FILE).is_file() {
+        return Err(ApplyError::NotInstalled(format!(
+            "{} is missing",
+            native_rules::NATIVE_RULES_FILE
+        )));
+    }
+    Ok(())
+}
+
+fn desired_lists(home: &Path, loaded: &Loaded, mirror: &Mirror) -> Vec<Desired> {
+    let mut by_kind = lists::keys_by_kind(mirror, loaded);
+    native_rules::lists_used()
+        .into_iter()
+        .map(|kind| {
+            let keys = by_kind.remove(&kind).unwrap_or_default();
+            let (text, refused) = cdb::render(&keys, lists::LIST_VALUE);
+            let rel = native_rules::list_path(kind);
+            Desired {
+                kind,
+                path: home.join(&rel),
+                rel,
+                text,
+                keys: (keys.len() - refused.len()) as u64,
+            }
+        })
+        .collect()
+}
+
+/// List files belong to the Wazuh user: analysisd compiles them as that user.
+fn list_meta(manager: &Manager) -> FileMeta {
+    let uid = nix::unistd::User::from_name(&manager.group_name)
+        .ok()
+        .flatten()
+        .map_or(0, |u| u.uid.as_raw());
+    FileMeta {
+        uid,
+        gid: manager.gid,
+        mode: 0o660,
+    }
+}
+
+fn keep_previous(changed: &[&Desired], dir: &Path) -> Result<Vec<Previous>, ApplyError> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+    let mut kept = Vec::new();
+    for d in changed {
+        let text = match std::fs::read(&d.path) {
+            Ok(bytes) => {
+                let meta = FileMeta::of(&d.path)
+                    .map_err(io_err(format!("cannot read {}", d.path.display())))?;
+                let mtime = std::fs::metadata(&d.path)
+                    .and_then(|m| m.modified())
+                    .map_err(io_err(format!("cannot read {}", d.path.display())))?;
+                Some((bytes, meta, mtime))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err(format!("cannot read {}", d.path.display()))(e)),
+        };
+        let compiled = cdb::cdb_path(&d.path);
+        let cdb = if compiled.is_file() {
+            let saved = dir.join(format!("{}.cdb", lists::list_name(d.kind)));
+            // A copy, not a hard link: whatever rewrites the .cdb in place cannot reach it.
+            copy_with_mtime(&compiled, &saved)
+                .map_err(io_err(format!("cannot keep {}", compiled.display())))?;
+            Some(saved)
+        } else {
+            None
+        };
+        kept.push(Previous {
+            path: d.path.clone(),
+            text,
+            cdb,
+        });
+    }
+    Ok(kept)
+}
+
+fn copy_with_mtime(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::copy(from, to)?;
+    let mtime = std::fs::metadata(from)?.modified()?;
+    std::fs::File::options()
+        .write(true)
+        .open(to)?
+        .set_modified(mtime)
+}
+
+fn write_all(changed: &[&Desired], default_meta: FileMeta) -> Result<(), ApplyError> {
+    for d in changed {
+        let meta = FileMeta::of(&d.path).unwrap_or(default_meta);
+        cdb::write_list(&d.path, &d.text, meta)
+            .map_err(io_err(format!("cannot write {}", d.path.display())))?;
+    }
+    Ok(())
+}
+
+/// Puts every kept text and `.cdb` back as it was (mtimes included, so the old `.cdb` is not
+/// stale), and removes the `.cdb` our `-t` compiled where there was none.
+fn restore(previous: &[Previous]) {
+    for p in previous {
+        let compiled = cdb::cdb_path(&p.path);
+        let _ = match &p.text {
+            Some((bytes, meta, mtime)) => {
+                atomic::write_atomic(&p.path, bytes, *meta).and_then(|_| {
+                    std::fs::File::options()
+                        .write(true)
+                        .open(&p.path)?
+                        .set_modified(*mtime)
+                })
+            }
+            None => atomic::remove_durable(&p.path).map(|_| ()),
+        };
+        let _ = match &p.cdb {
+            Some(saved) => restore_cdb(saved, &compiled),
+            None => atomic::remove_durable(&compiled).map(|_| ()),
+        };
+    }
+}
+
+fn restore_cdb(saved: &Path, compiled: &Path) -> io::Result<()> {
+    let mut tmp = compiled.as_os_str().to_owned();
+    tmp.push(".wazuh-misp-restore.tmp");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    copy_with_mtime(saved, &tmp)?;
+    std::fs::rename(&tmp, compiled)
+}
+
+/// The reload's warnings that our baseline `-t` did not print, compared on their `(NNNN): …`
+/// text: `-t` prefixes the program and level, the reload's `data` may not.
+pub fn new_warnings(warnings: &[String], baseline: &CheckReport) -> Vec<String> {
+    let known: BTreeSet<&str> = baseline.findings.iter().map(|f| coded(f)).collect();
+    warnings
+        .iter()
+        .filter(|w| !known.contains(coded(w)))
+        .cloned()
+        .collect()
+}
+
+/// From the `(NNNN):` code on, or the whole text when it has none.
+fn coded(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    (0..bytes.len())
+        .find(|&i| {
+            bytes.get(i) == Some(&b'(')
+                && bytes
+                    .get(i + 1..i + 5)
+                    .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+                && bytes.get(i + 5..i + 7) == Some(b"):")
+        })
+        .map_or(text.trim(), |i| text[i..].trim())
+}
+
+/// A digest of the lists in force (not a security boundary: it tells "the same lists" apart).
+pub fn digest<'a>(texts: impl Iterator<Item = &'a [u8]>) -> String {
+    let mut h = siphasher::sip128::SipHasher13::new();
+    for t in texts {
+        h.write_u64(t.len() as u64);
+        h.write(t);
+    }
+    format!(
+        "{:032x}",
+        siphasher::sip128::Hasher128::finish128(&h).as_u128()
+    )
+}
+
+fn write_status(status: &NativeStatus, dir: &Path) -> Result<(), ApplyError> {
+    status
+        .write(dir)
+        .map_err(io_err("cannot record native matching's status"))
+}
+
+fn finish(
+    status: &mut NativeStatus,
+    dir: &Path,
+    now: u64,
+    result: Result<Applied, ApplyError>,
+    reached_analysisd: bool,
+) -> Result<Applied, ApplyError> {
+    if reached_analysisd {
+        status.last_reload_at = now;
+    }
+    status.pending_since = 0;
+    let (word, message) = match &result {
+        Ok(Applied::Reloaded { .. }) => ("ok", None),
+        Ok(Applied::AtRestart { .. }) => (
+            "at_restart",
+            Some(
+                "this Wazuh has no hot reload (before 4.13): the lists apply at the next restart"
+                    .to_string(),
+            ),
+        ),
+        Ok(Applied::Restarted { .. }) => ("restarted", None),
+        Ok(Applied::AtStart { .. }) => (
+            "at_start",
+            Some("analysisd is not running: the lists apply when it starts".to_string()),
+        ),
+        Ok(_) => return result,
+        Err(e) => (e.kind(), Some(e.to_string())),
+    };
+    status.last_result = word.into();
+    status.last_message = message;
+    write_status(status, dir)?;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_warnings_compare_on_their_code_and_text() {
+        let mut baseline = CheckReport::default();
+        baseline
+            .findings
+            .insert("wazuh-analysisd: WARNING: (7617): Signature ID '1' was not found.".into());
+        let warnings = vec![
+            "(7617): Signature ID '1' was not found.".to_string(),
+            "WARNING: (7616): List 'etc/lists/wazuh-misp/misp-ip' could not be loaded.".into(),
+        ];
+        assert_eq!(
+            new_warnings(&warnings, &baseline),
+            ["WARNING: (7616): List 'etc/lists/wazuh-misp/misp-ip' could not be loaded."]
+        );
+        assert_eq!(coded("no code here "), "no code here");
+    }
+
+    #[test]
+    fn the_digest_tells_lists_apart() {
+        let a = digest([&b"1.2.3.4:misp\n"[..], b""].into_iter());
+        assert_eq!(a, digest([&b"1.2.3.4:misp\n"[..], b""].into_iter()));
+        assert_ne!(a, digest([&b""[..], b"1.2.3.4:misp\n"].into_iter()));
+    }
+}

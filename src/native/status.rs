@@ -1,0 +1,52 @@
+//! `var/custom-misp/native.status`: what native matching last put in force: when analysisd last
+//! reloaded for us and how that went, a change waiting for the reload interval, and a digest of
+//! the lists analysisd has loaded. `native::apply` writes it; `doctor` and `sync` read it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const STATUS_FILE: &str = "native.status";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NativeStatus {
+    /// When we last asked analysisd to reload (whatever it answered): the reload interval counts
+    /// from here, so a reload that keeps failing is not retried on every sync.
+    pub last_reload_at: u64,
+    /// `ok`, `rejected` (our `-t` found a new problem), `failed` (analysisd refused the new
+    /// ruleset), `new_warnings`, `protocol`, `at_restart` (Wazuh before 4.13), `restarted`,
+    /// `at_start` (analysisd was not running).
+    pub last_result: String,
+    pub last_message: Option<String>,
+    /// When a list change was first held back by the reload interval (0: none waiting).
+    pub pending_since: u64,
+    /// When the lists in force were written.
+    pub lists_written_at: u64,
+    /// Keys per list file name, as last written.
+    pub keys: BTreeMap<String, u64>,
+    /// Indicators a CDB line cannot hold (quotes, line breaks, over-long), left to the runtime.
+    pub refused: u64,
+    /// SHA-256 of the list texts in force, in list order.
+    pub lists_digest: String,
+}
+
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join(STATUS_FILE)
+}
+
+impl NativeStatus {
+    /// The recorded status, or the default when there is none or it cannot be read (it is a
+    /// report and a rate limit, never a reason to fail).
+    pub fn read(state_dir: &Path) -> NativeStatus {
+        std::fs::read(path(state_dir))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::state::write_shared(&path(state_dir), &bytes)
+    }
+}

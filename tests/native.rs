@@ -1,0 +1,410 @@
+//! Native matching end to end: `wazuh-misp sync` in mirror mode with `native.enabled` writes the
+//! CDB lists and puts them in force through a real stream socket bound as analysisd's
+//! `queue/sockets/analysis` (4-byte little-endian framing), with a stand-in `wazuh-analysisd -t`
+//! that compiles stale lists to `.cdb` as the real one does. Every refusal (our `-t`, a failed
+//! reload, new warnings, an unreadable answer) must leave the previous text AND `.cdb` exactly.
+
+mod common;
+
+use common::home::{is_root, Perm};
+use common::*;
+use misp_double::{seed, MispDouble};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use wazuh_misp::wazuh::native_rules;
+use wazuh_misp::wazuh::ossec_conf::lists::upsert_lists;
+
+/// `-t` compiles every stale list (text newer than its `.cdb`, in whole seconds, or no `.cdb`)
+/// and prints a warning for any list holding the key in `stand-in/warn-key`.
+const ANALYSISD: &str = r#"#!/bin/sh
+home=$(cd "$(dirname "$0")/.." && pwd)
+dir="$home/stand-in"
+echo "$(basename "$0") $*" >> "$dir/calls.log"
+case "$(basename "$0") $1" in
+  "wazuh-control info") cat "$dir/version" 2>/dev/null || echo 'WAZUH_VERSION="v4.14.7"'; exit 0 ;;
+  "wazuh-control status") echo "wazuh-analysisd not running..."; exit 0 ;;
+esac
+if [ "$1" = "-t" ] && [ "$(basename "$0")" = "wazuh-analysisd" ]; then
+  for f in "$home"/etc/lists/wazuh-misp/*; do
+    case "$f" in *.cdb|*.tmp) continue ;; esac
+    [ -f "$f" ] || continue
+    if [ ! -e "$f.cdb" ] || [ "$(stat -c %Y "$f")" -gt "$(stat -c %Y "$f.cdb")" ]; then
+      cp "$f" "$f.cdb"
+    fi
+    if [ -e "$dir/warn-key" ] && grep -qF "$(cat "$dir/warn-key")" "$f"; then
+      echo "2026/12/05 07:00:00 wazuh-analysisd: WARNING: (9999): stand-in refuses a key in $f."
+    fi
+  done
+fi
+exit 0
+"#;
+
+const KINDS: [&str; 5] = ["ip", "domain", "md5", "sha1", "sha256"];
+
+/// A stand-in analysisd socket: answers each reload with the next scripted answer (the last one
+/// repeats), compiling stale lists first as `w_hotreload_reload` does, and counts the requests.
+struct Analysisd {
+    answers: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Analysisd {
+    fn bind(home: &Path, first: &str) -> Analysisd {
+        let listener = UnixListener::bind(home.join("queue/sockets/analysis")).unwrap();
+        let answers = Arc::new(Mutex::new(vec![first.to_string()]));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (a, r, home) = (answers.clone(), requests.clone(), home.to_path_buf());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let mut len = [0u8; 4];
+                if s.read_exact(&mut len).is_err() {
+                    continue;
+                }
+                let mut req = vec![0u8; u32::from_le_bytes(len) as usize];
+                s.read_exact(&mut req).unwrap();
+                r.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&req).into_owned());
+                compile(&home.join("etc/lists/wazuh-misp"));
+                let answer = {
+                    let mut a = a.lock().unwrap();
+                    if a.len() > 1 {
+                        a.remove(0)
+                    } else {
+                        a[0].clone()
+                    }
+                };
+                let mut out = (answer.len() as u32).to_le_bytes().to_vec();
+                out.extend_from_slice(answer.as_bytes());
+                let _ = s.write_all(&out);
+            }
+        });
+        Analysisd { answers, requests }
+    }
+
+    fn answer(&self, answers: &[&str]) {
+        *self.answers.lock().unwrap() = answers.iter().map(|s| s.to_string()).collect();
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+fn secs(p: &Path) -> i64 {
+    std::fs::metadata(p).map(|m| m.mtime()).unwrap_or(i64::MIN)
+}
+
+fn compile(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        let name = p.to_string_lossy().into_owned();
+        if name.ends_with(".cdb") || name.ends_with(".tmp") {
+            continue;
+        }
+        let cdb = PathBuf::from(format!("{name}.cdb"));
+        if !cdb.exists() || secs(&p) > secs(&cdb) {
+            std::fs::copy(&p, &cdb).unwrap();
+        }
+    }
+}
+
+const OK: &str = r#"{"error":0,"message":"ok","data":[]}"#;
+
+struct NativeHome {
+    home: WazuhHome,
+    _double: MispDouble,
+}
+
+impl NativeHome {
+    /// A manager with our lists declared and our rules installed, in mirror mode with native
+    /// matching on, its settings pointing at a MISP double with the seed data.
+    fn new(extra: Value) -> NativeHome {
+        let double = MispDouble::http();
+        let lists: Vec<String> = native_rules::lists_used()
+            .into_iter()
+            .map(native_rules::list_path)
+            .collect();
+        let conf = upsert_lists(manager::STOCK_OSSEC_CONF.as_bytes(), &lists)
+            .unwrap()
+            .text;
+        let builder = WazuhHome::builder()
+            .state_dir()
+            .manager_layout()
+            .dirs(&["etc/lists", "queue/sockets"])
+            .dir("etc/lists/wazuh-misp", Perm::RootWazuh(0o770))
+            .ossec_conf(conf)
+            .file(
+                native_rules::NATIVE_RULES_FILE,
+                "<group name=\"misp_native,\"></group>\n",
+                Perm::RootWazuh(0o660),
+            )
+            .dir("stand-in", Perm::AsCreated)
+            .file("bin/wazuh-analysisd", ANALYSISD, Perm::Mode(0o750))
+            .file("bin/wazuh-control", ANALYSISD, Perm::Mode(0o750));
+        let home = WazuhHome::build(builder);
+        let mut settings = WazuhHome::settings_for(&double);
+        merge(
+            &mut settings,
+            json!({"lookup": {"mode": "mirror"}, "native": {"enabled": true}}),
+        );
+        merge(&mut settings, extra);
+        home.write_settings(&settings);
+        NativeHome {
+            home,
+            _double: double,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn sync(&self) -> (i32, String) {
+        let out: Output = self.home.wazuh_misp(&["sync"]);
+        (
+            out.status.code().unwrap_or(-1),
+            format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+
+    fn list(&self, kind: &str) -> PathBuf {
+        self.path()
+            .join(format!("etc/lists/wazuh-misp/misp-{kind}"))
+    }
+
+    /// Every list's text and `.cdb`, bytes and mtimes (absent: None).
+    fn snapshot(&self) -> Vec<(String, Option<(Vec<u8>, i64)>)> {
+        let mut out = Vec::new();
+        for kind in KINDS {
+            for p in [
+                self.list(kind),
+                PathBuf::from(format!("{}.cdb", self.list(kind).display())),
+            ] {
+                let state = std::fs::read(&p).ok().map(|b| (b, secs(&p)));
+                out.push((p.display().to_string(), state));
+            }
+        }
+        out
+    }
+
+    fn status(&self) -> Value {
+        let text =
+            std::fs::read(self.path().join("var/custom-misp/native.status")).unwrap_or_default();
+        serde_json::from_slice(&text).unwrap_or(Value::Null)
+    }
+
+    /// Makes the next sync find a list that differs from the mirror, as a MISP change would,
+    /// and lets it reload at once.
+    fn change_a_list(&self) {
+        std::fs::write(self.list("ip"), "198.51.100.1:misp\n").unwrap();
+        let when = std::time::SystemTime::now() + std::time::Duration::from_secs(3);
+        std::fs::File::options()
+            .write(true)
+            .open(self.list("ip"))
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+        compile(&self.path().join("etc/lists/wazuh-misp"));
+        self.allow_reload();
+    }
+
+    fn allow_reload(&self) {
+        let mut s = self.status();
+        s["last_reload_at"] = 0.into();
+        std::fs::write(
+            self.path().join("var/custom-misp/native.status"),
+            s.to_string(),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_sync_writes_the_lists_compiles_them_and_reloads_once() {
+    let h = NativeHome::new(json!({}));
+    let analysisd = Analysisd::bind(h.path(), OK);
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("native matching: analysisd reloaded"), "{out}");
+    assert_eq!(analysisd.requests(), 1);
+    let ip = std::fs::read_to_string(h.list("ip")).unwrap();
+    assert!(
+        ip.contains(&format!("{}:misp\n", seed::BRUTE_FORCE_IP)),
+        "{ip}"
+    );
+    assert!(
+        !ip.contains(seed::NON_IDS_IP),
+        "not admitted by the lookup policy"
+    );
+    assert_eq!(
+        std::fs::read(format!("{}.cdb", h.list("ip").display())).unwrap(),
+        ip.as_bytes(),
+        "compiled"
+    );
+    let domain = std::fs::read_to_string(h.list("domain")).unwrap();
+    assert!(domain.contains("bad-update.net:misp\n"), "{domain}");
+    if is_root() {
+        let m = std::fs::metadata(h.list("ip")).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o660);
+        assert_eq!(Some(m.gid()), wazuh_gid());
+    }
+    let s = h.status();
+    assert_eq!(s["last_result"], "ok", "{s}");
+    assert!(s["keys"]["misp-ip"].as_u64().unwrap() > 0, "{s}");
+    assert!(!h.path().join("var/custom-misp/native-previous").exists());
+
+    // Nothing changed in MISP: no list is touched and analysisd is left alone.
+    let before = h.snapshot();
+    h.allow_reload();
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("native matching"), "{out}");
+    assert_eq!(analysisd.requests(), 1);
+    assert_eq!(h.snapshot(), before);
+}
+
+#[test]
+fn a_change_within_the_reload_interval_waits_touching_nothing() {
+    let h = NativeHome::new(json!({"native": {"min_reload_interval_s": 3600}}));
+    let analysisd = Analysisd::bind(h.path(), OK);
+    assert_eq!(h.sync().0, 0);
+    h.change_a_list();
+    // A reload happened just now.
+    let mut s = h.status();
+    s["last_reload_at"] = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs())
+    .into();
+    std::fs::write(
+        h.path().join("var/custom-misp/native.status"),
+        s.to_string(),
+    )
+    .unwrap();
+    let before = h.snapshot();
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("they apply at the first sync after"), "{out}");
+    assert_eq!(h.snapshot(), before, "nothing touched");
+    assert_eq!(analysisd.requests(), 1);
+    assert_ne!(h.status()["pending_since"], 0);
+    // Once the interval has passed, the next sync applies it.
+    h.allow_reload();
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(analysisd.requests(), 2);
+    assert_eq!(h.status()["pending_since"], 0);
+    assert!(std::fs::read_to_string(h.list("ip"))
+        .unwrap()
+        .contains(seed::BRUTE_FORCE_IP));
+}
+
+/// Every way the new lists can be refused, each from a previous state that must come back
+/// exactly: text and `.cdb`, bytes and mtimes.
+#[test]
+fn refused_lists_restore_the_previous_text_and_cdb_exactly() {
+    let failed = r#"{"error":1,"message":"due","data":["ERROR: (1226): Error reading XML file"]}"#;
+    let warned = r#"{"error":0,"message":"ok","data":["WARNING: (7616): List 'etc/lists/wazuh-misp/misp-ip' could not be loaded. Rule '117120' will be ignored."]}"#;
+    for (answers, reloads, result, said) in [
+        (
+            vec![failed],
+            1,
+            "failed",
+            "analysisd refused the new ruleset",
+        ),
+        (vec![warned, OK], 2, "new_warnings", "(7616)"),
+        (vec!["<html>"], 2, "protocol", "could not be read"),
+    ] {
+        let h = NativeHome::new(json!({}));
+        let analysisd = Analysisd::bind(h.path(), OK);
+        assert_eq!(h.sync().0, 0);
+        h.change_a_list();
+        let before = h.snapshot();
+        analysisd.answer(&answers);
+        let (code, out) = h.sync();
+        assert_eq!(code, 9, "{out}");
+        assert!(out.contains(said), "{out}");
+        assert_eq!(
+            h.snapshot(),
+            before,
+            "{result}: the previous lists, exactly"
+        );
+        assert_eq!(analysisd.requests(), 1 + reloads, "{result}");
+        assert_eq!(h.status()["last_result"], result);
+        assert!(h.home.log().contains("native matching"), "{}", h.home.log());
+    }
+}
+
+#[test]
+fn a_new_finding_of_our_own_check_restores_and_never_reloads() {
+    let h = NativeHome::new(json!({}));
+    let analysisd = Analysisd::bind(h.path(), OK);
+    std::fs::write(h.path().join("stand-in/warn-key"), seed::BRUTE_FORCE_IP).unwrap();
+    let (code, out) = h.sync();
+    assert_eq!(code, 9, "{out}");
+    assert!(out.contains("(9999)"), "{out}");
+    assert_eq!(analysisd.requests(), 0);
+    // There were no lists before: none is left, and no .cdb compiled by -t either.
+    assert!(
+        h.snapshot().iter().all(|(_, s)| s.is_none()),
+        "{:?}",
+        h.snapshot()
+    );
+    assert_eq!(h.status()["last_result"], "rejected");
+}
+
+#[test]
+fn without_hot_reload_or_a_running_analysisd_the_lists_wait_on_disk() {
+    // Wazuh 4.4-4.12 answers an unrecognised command.
+    let h = NativeHome::new(json!({}));
+    let analysisd = Analysisd::bind(
+        h.path(),
+        r#"{"error":4,"message":"Unrecognized command","data":{}}"#,
+    );
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("apply at the next manager restart"), "{out}");
+    assert_eq!(analysisd.requests(), 1);
+    assert!(std::fs::read_to_string(h.list("ip"))
+        .unwrap()
+        .contains(seed::BRUTE_FORCE_IP));
+    assert_eq!(h.status()["last_result"], "at_restart");
+
+    // No analysisd at all.
+    let h = NativeHome::new(json!({}));
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("loads them when it starts"), "{out}");
+    assert_eq!(h.status()["last_result"], "at_start");
+    assert_eq!(h.status()["last_reload_at"], 0, "no reload happened");
+}
+
+#[test]
+fn not_installed_or_on_a_worker_writes_no_list() {
+    let h = NativeHome::new(json!({}));
+    std::fs::remove_file(h.path().join(native_rules::NATIVE_RULES_FILE)).unwrap();
+    let (code, out) = h.sync();
+    assert_eq!(code, 9, "{out}");
+    assert!(out.contains("wazuh-misp install"), "{out}");
+    assert!(!h.list("ip").exists());
+
+    let h = NativeHome::new(json!({}));
+    let conf = std::fs::read_to_string(h.path().join("etc/ossec.conf"))
+        .unwrap()
+        .replace(
+            "<node_type>master</node_type>",
+            "<node_type>worker</node_type>",
+        )
+        .replace("<disabled>yes</disabled>", "<disabled>no</disabled>");
+    std::fs::write(h.path().join("etc/ossec.conf"), conf).unwrap();
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(!h.list("ip").exists(), "the master's lists reach workers");
+}
