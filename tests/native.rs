@@ -115,6 +115,9 @@ fn compile(dir: &Path) {
     }
 }
 
+/// A file's bytes and mtime in seconds.
+type FileState = (Vec<u8>, i64);
+
 const OK: &str = r#"{"error":0,"message":"ok","data":[]}"#;
 
 struct NativeHome {
@@ -180,7 +183,7 @@ impl NativeHome {
     }
 
     /// Every list's text and `.cdb`, bytes and mtimes (absent: None).
-    fn snapshot(&self) -> Vec<(String, Option<(Vec<u8>, i64)>)> {
+    fn snapshot(&self) -> Vec<(String, Option<FileState>)> {
         let mut out = Vec::new();
         for kind in KINDS {
             for p in [
