@@ -582,3 +582,138 @@ fn symlinked_configuration_files_are_refused() {
         .is_symlink());
     assert_eq!(std::fs::read(&real).unwrap(), before);
 }
+
+fn native_settings(install: serde_json::Value) -> serde_json::Value {
+    let mut s = settings(install);
+    s["lookup"] = json!({"mode": "mirror"});
+    s["native"] = json!({"enabled": true});
+    s
+}
+
+const LISTS: [&str; 5] = ["ip", "domain", "md5", "sha1", "sha256"];
+
+#[test]
+fn native_matching_installs_rules_lists_and_two_blocks_and_goes_byte_for_byte() {
+    let m = Manager::new();
+    let original = m.read("etc/ossec.conf").unwrap();
+    m.write_settings(&native_settings(
+        json!({"level": 3, "groups": ["authentication_failed", "syscheck"]}),
+    ));
+    let out = m.wazuh_misp(&["install"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let conf = String::from_utf8(m.read("etc/ossec.conf").unwrap()).unwrap();
+    // The runtime's block keeps what CDB cannot match; the second takes our CDB rules' alerts.
+    assert!(
+        conf.contains("<group>authentication_failed</group>"),
+        "{conf}"
+    );
+    assert!(conf.contains("<group>misp_native</group>"), "{conf}");
+    assert_eq!(
+        conf.matches("<name>custom-misp</name>").count(),
+        2,
+        "{conf}"
+    );
+    // Our <list> lines sit in the stock <ruleset>, after its own list.
+    let ruleset = &conf[conf.find("<ruleset>").unwrap()..conf.find("</ruleset>").unwrap()];
+    for kind in LISTS {
+        let rel = format!("etc/lists/wazuh-misp/misp-{kind}");
+        assert!(
+            ruleset.contains(&format!("<list>{rel}</list>")),
+            "{ruleset}"
+        );
+        assert_eq!(m.read(&rel).unwrap(), b"", "created empty: sync fills it");
+        assert_eq!(meta(&m, &rel).1, gid());
+        assert_eq!(meta(&m, &rel).2, 0o660);
+    }
+    assert_eq!(meta(&m, "etc/lists/wazuh-misp"), (0, gid(), 0o770));
+    assert!(m.read("etc/rules/custom-misp_native_rules.xml").is_some());
+    let again = m.wazuh_misp(&["install"]);
+    assert!(text(&again).contains("nothing changed"), "{}", text(&again));
+
+    // Native matching off: everything of it goes, the one-block install stays.
+    m.write_settings(&settings(
+        json!({"level": 3, "groups": ["authentication_failed", "syscheck"]}),
+    ));
+    let out = m.wazuh_misp(&["install"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let conf = String::from_utf8(m.read("etc/ossec.conf").unwrap()).unwrap();
+    assert!(
+        !conf.contains("misp_native") && !conf.contains("wazuh-misp/misp-"),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("<group>authentication_failed,syscheck</group>"),
+        "{conf}"
+    );
+    assert!(m.read("etc/rules/custom-misp_native_rules.xml").is_none());
+    for kind in LISTS {
+        let rel = format!("etc/lists/wazuh-misp/misp-{kind}");
+        assert!(
+            m.read(&rel).is_none() && m.read(&format!("{rel}.cdb")).is_none(),
+            "{rel}"
+        );
+    }
+
+    // On again, then uninstall: the original bytes, no list, no folder.
+    m.write_settings(&native_settings(json!({"groups": ["syscheck"]})));
+    let out = m.wazuh_misp(&["install"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let conf = String::from_utf8(m.read("etc/ossec.conf").unwrap()).unwrap();
+    assert_eq!(
+        conf.matches("<name>custom-misp</name>").count(),
+        1,
+        "every chosen group is matched natively: one block, for our rules: {conf}"
+    );
+    assert!(conf.contains("<group>misp_native</group>"), "{conf}");
+    let out = m.wazuh_misp(&["uninstall"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(m.read("etc/ossec.conf").unwrap(), original, "byte for byte");
+    assert!(!m.file("etc/lists/wazuh-misp").exists());
+    assert!(m.read("etc/rules/custom-misp_native_rules.xml").is_none());
+}
+
+#[test]
+fn a_native_install_wazuh_rejects_leaves_no_list_no_cdb_and_no_rule() {
+    let m = Manager::new();
+    let original = m.read("etc/ossec.conf").unwrap();
+    m.steer("warn-native");
+    m.write_settings(&native_settings(
+        json!({"groups": ["authentication_failed"]}),
+    ));
+    let out = m.wazuh_misp(&["install"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("(7616)"), "{}", text(&out));
+    assert_eq!(m.read("etc/ossec.conf").unwrap(), original);
+    assert!(m.read("etc/rules/custom-misp_native_rules.xml").is_none());
+    for kind in LISTS {
+        let rel = format!("etc/lists/wazuh-misp/misp-{kind}");
+        assert!(
+            m.read(&rel).is_none() && m.read(&format!("{rel}.cdb")).is_none(),
+            "{rel}: the .cdb our -t compiled goes too"
+        );
+    }
+}
+
+#[test]
+fn a_collision_in_the_native_range_keeps_native_matching_off_not_the_install() {
+    let m = Manager::new();
+    std::fs::write(
+        m.file("etc/rules/local_rules.xml"),
+        "<group name=\"local,\">\n  <rule id=\"117150\" level=\"3\">\n    <match>x</match>\n    <description>someone else's</description>\n  </rule>\n</group>\n",
+    )
+    .unwrap();
+    m.write_settings(&native_settings(
+        json!({"groups": ["authentication_failed"]}),
+    ));
+    let out = m.wazuh_misp(&["install"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("native matching stays off"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("117150"), "{}", text(&out));
+    let conf = String::from_utf8(m.read("etc/ossec.conf").unwrap()).unwrap();
+    assert!(!conf.contains("misp_native"), "{conf}");
+    assert!(m.read("etc/rules/custom-misp_rules.xml").is_some());
+}

@@ -282,12 +282,8 @@ fn desired_lists(home: &Path, loaded: &Loaded, mirror: &Mirror) -> Vec<Desired> 
 
 /// List files belong to the Wazuh user: analysisd compiles them as that user.
 fn list_meta(manager: &Manager) -> FileMeta {
-    let uid = nix::unistd::User::from_name(&manager.group_name)
-        .ok()
-        .flatten()
-        .map_or(0, |u| u.uid.as_raw());
     FileMeta {
-        uid,
+        uid: manager.user_uid(),
         gid: manager.gid,
         mode: 0o660,
     }

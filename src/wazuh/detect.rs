@@ -59,6 +59,17 @@ pub struct Manager {
     pub cluster: ClusterRole,
 }
 
+impl Manager {
+    /// The Wazuh user's uid (the user is named like the group), root's when there is none:
+    /// files analysisd writes as that user (CDB lists) belong to it.
+    pub fn user_uid(&self) -> u32 {
+        nix::unistd::User::from_name(&self.group_name)
+            .ok()
+            .flatten()
+            .map_or(0, |u| u.uid.as_raw())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
     #[error("{home} is a Wazuh 5 installation: Wazuh 5 has no wazuh-integratord and rejects <integration> blocks, so wazuh-misp (which integrates through integratord, Wazuh 4.x) cannot be installed there. Nothing was changed.")]

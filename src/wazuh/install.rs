@@ -16,6 +16,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod native;
+
 /// Relative to the Wazuh home.
 pub const INTEGRATION_PATH: &str = "integrations/custom-misp";
 const BACKUPS_KEPT: usize = 5;
@@ -201,14 +203,26 @@ pub fn plan_install(
     if filters == Filters::default() {
         writeln!(out, "note: no alert filter chosen, so every alert in alerts.json is looked up; `wazuh-misp setup` offers presets")?;
     }
+    let native_on = native::wanted(home, &loaded.settings, &manager, base, out)?;
+    let (filters, native_hits) = if native_on {
+        let runtime = native::runtime_filters(&filters, out)?;
+        if !filters.groups.is_empty() && runtime.groups.is_empty() {
+            // Every chosen group is matched natively: one block, for our CDB rules' alerts.
+            (native::hits_filters(), None)
+        } else {
+            (runtime, Some(native::hits_filters()))
+        }
+    } else {
+        (filters, None)
+    };
     let block = IntegrationBlock {
         filters: filters.clone(),
+        native_hits,
         timeout: manager
             .version
             .is_none_or(|v| v.accepts_integration_timeout())
             .then_some(INTEGRATION_TIMEOUT_S),
         retries: None,
-        native_hits: None,
         schedule: loaded.settings.needs_schedule().then(|| Schedule {
             command: format!(
                 "{} {}",
@@ -234,8 +248,15 @@ pub fn plan_install(
             "warning: the managed block in ossec.conf was edited by hand; it was left as it is"
         )?;
     }
-    conf.after = Some((edit.text, original.1));
+    let mut conf_text = edit.text;
+    let mut native_changes = Vec::new();
+    if manager.cluster != ClusterRole::Worker {
+        let on = native_on.then_some((base, inspection.log_alert_level));
+        (conf_text, native_changes) = native::plan(home, &manager, on, &conf_text, out)?;
+    }
+    conf.after = Some((conf_text, original.1));
     plan.push(conf);
+    plan.extend(native_changes);
 
     if manager.cluster == ClusterRole::Worker {
         writeln!(out, "cluster worker: the rules belong on the master (the cluster syncs etc/rules/ to workers); not installing them here")?;
@@ -302,8 +323,16 @@ pub fn uninstall(home: &Path, opts: &UninstallOptions, out: &mut dyn Write) -> R
         writeln!(out, "note: {notice}")?;
     }
     let block_kept = edit.outcome == Outcome::KeptHandEdited;
-    conf.after = Some((edit.text, original.1));
+    let mut conf_text = edit.text;
+    let mut native_changes = Vec::new();
+    if manager.cluster != ClusterRole::Worker {
+        // On the master this removes them from every worker too (the cluster syncs etc/).
+        (conf_text, native_changes) = native::plan(home, &manager, None, &conf_text, out)?;
+    }
+    let native_removed = native_changes.iter().any(FileChange::changes);
+    conf.after = Some((conf_text, original.1));
     plan.push(conf);
+    plan.extend(native_changes);
     if manager.cluster != ClusterRole::Worker {
         let mut r = FileChange::read("rules", home.join(rules::RULES_FILE), true)?;
         r.after = None;
@@ -334,6 +363,12 @@ pub fn uninstall(home: &Path, opts: &UninstallOptions, out: &mut dyn Write) -> R
     }
     if !plan.apply(opts.restart, opts.service, out)? {
         writeln!(out, "nothing to remove")?;
+    }
+    if native_removed {
+        let _ = std::fs::remove_dir(home.join(home::LISTS_DIR));
+        if !opts.restart {
+            native::reload_after_removal(home, out)?;
+        }
     }
     Ok(())
 }
@@ -475,6 +510,12 @@ fn apply(
     }
     let mut applied: Vec<&FileChange> = Vec::new();
     for c in changes.iter().copied() {
+        if c.label == native::LIST_LABEL && c.after.is_some() {
+            if let Some(dir) = c.path.parent() {
+                native::ensure_lists_dir(dir, manager.gid)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+        }
         if let Err(e) = write_change(&c.path, c.after.as_ref()) {
             rollback(&applied, out);
             return Err(e).with_context(|| {
@@ -567,6 +608,10 @@ fn rollback(applied: &[&FileChange], out: &mut dyn Write) {
     for c in applied.iter().rev() {
         if let Err(e) = write_change(&c.path, c.before.as_ref()) {
             let _ = writeln!(out, "error: could not restore {}: {e}", c.path.display());
+        }
+        // `-t` compiled the list we created: its .cdb goes with it.
+        if c.label == native::LIST_LABEL && c.before.is_none() {
+            let _ = atomic::remove_durable(&crate::lists::cdb::cdb_path(&c.path));
         }
     }
 }

@@ -106,6 +106,17 @@ if [ "$1" = "-t" ]; then
   if [ -e "$dir/warn-$name" ] && [ -e "$home/etc/rules/custom-misp_rules.xml" ]; then
     echo "2026/11/27 07:00:00 $name[$$] rules_op.c:400 at OS_ReadXMLRules(): WARNING: (7617): Signature ID '117101' was found, but its value is duplicated."
   fi
+  if [ "$name" = "wazuh-analysisd" ]; then
+    # analysisd compiles every stale declared list to its .cdb, as user wazuh, even under -t.
+    for f in "$home"/etc/lists/wazuh-misp/*; do
+      case "$f" in *.cdb|*.tmp) continue ;; esac
+      [ -f "$f" ] || continue
+      if [ ! -e "$f.cdb" ] || [ "$(stat -c %Y "$f")" -gt "$(stat -c %Y "$f.cdb")" ]; then cp "$f" "$f.cdb"; fi
+    done
+    if [ -e "$dir/warn-native" ] && [ -e "$home/etc/rules/custom-misp_native_rules.xml" ]; then
+      echo "2026/11/27 07:00:00 $name: WARNING: (7616): List 'etc/lists/wazuh-misp/misp-ip' could not be loaded. Rule '117120' will be ignored."
+    fi
+  fi
   exit 0
 fi
 exit 0
