@@ -411,3 +411,38 @@ fn not_installed_or_on_a_worker_writes_no_list() {
     assert_eq!(code, 0, "{out}");
     assert!(!h.list("ip").exists(), "the master's lists reach workers");
 }
+
+#[test]
+fn a_native_hit_is_enriched_from_the_mirror_once_though_both_blocks_run() {
+    let h = NativeHome::new(json!({}));
+    let _analysisd = Analysisd::bind(h.path(), OK);
+    assert_eq!(h.sync().0, 0);
+    // What our CDB child of sshd rule 5716 writes to alerts.json: the stock alert's fields and
+    // groups, plus ours.
+    let mut alert = sshd_alert(seed::BRUTE_FORCE_IP);
+    alert["id"] = "1733380000.4242".into();
+    alert["rule"]["id"] = "117120".into();
+    alert["rule"]["groups"] = json!([
+        "syslog",
+        "sshd",
+        "authentication_failed",
+        "misp_native",
+        "misp_native_ip"
+    ]);
+    let out = h.home.run_json(&alert);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let first = payloads(&h.home);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["misp"]["value"], seed::BRUTE_FORCE_IP);
+    assert_eq!(first[0]["misp"]["source"], "mirror");
+    // integratord runs the second matching block on the same alert: nothing more is sent.
+    let out = h.home.run_json(&alert);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(payloads(&h.home).is_empty());
+    // An ordinary alert of the runtime's block is never held back.
+    let plain = sshd_alert(seed::BRUTE_FORCE_IP);
+    for _ in 0..2 {
+        h.home.run_json(&plain);
+        assert_eq!(payloads(&h.home).len(), 1);
+    }
+}

@@ -16,6 +16,7 @@ pub mod event;
 pub mod extract;
 pub mod lookup;
 pub mod notice;
+pub mod seen;
 
 pub mod testmode;
 
@@ -57,6 +58,17 @@ pub fn integratord_home(exe: Option<&Path>) -> PathBuf {
             })
         })
         .unwrap_or_else(|| crate::wazuh::home::resolve(None))
+}
+
+/// An alert of our CDB rules (native matching).
+fn is_native_hit(alert: &Value) -> bool {
+    alert
+        .pointer("/rule/groups")
+        .and_then(Value::as_array)
+        .is_some_and(|g| {
+            g.iter()
+                .any(|g| g.as_str() == Some(crate::wazuh::native_rules::NATIVE_GROUP))
+        })
 }
 
 /// Runs one alert and returns the process exit code.
@@ -103,6 +115,20 @@ pub fn run(home: &Path, args: &[OsString]) -> i32 {
     }
     let alert_ref = AlertRef::of(&alert);
     let location = Location::for_alert(&alert);
+    if is_native_hit(&alert) {
+        match seen::first_time(&crate::wazuh::home::state_dir(home), &alert_ref.id) {
+            Ok(true) => {}
+            Ok(false) => {
+                log.debug(format!(
+                    "alert {}: enriched already by the other custom-misp block",
+                    alert_ref.id
+                ));
+                return EXIT_OK;
+            }
+            // Enriching twice beats not enriching.
+            Err(e) => log.debug(format!("cannot record native hit {}: {e}", alert_ref.id)),
+        }
+    }
 
     let overrides = Overrides {
         api_key: inv.api_key.clone(),
