@@ -178,6 +178,54 @@ fn unattended_mirror_mode_schedules_the_sync_and_runs_the_first_one() {
 }
 
 #[test]
+fn unattended_native_matching_installs_fills_the_lists_and_goes_with_no_native() {
+    let misp = MispDouble::http();
+    let m = Manager::new();
+    let keys = tempfile::tempdir().unwrap();
+    let kf = key_file(keys.path(), DEFAULT_API_KEY);
+    let url = misp.url();
+    let base = ["--misp-url", &url, "--api-key-file", &kf, "--no-restart"];
+    let with = |extra: &[&'static str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let args = with(&["--native"]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (result, out) = run_in_process(&m, &refs);
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("--mode mirror"), "{err}{out}");
+    assert!(m.read("etc/custom-misp.json").is_none(), "nothing written");
+
+    let args = with(&[
+        "--preset",
+        "authentication,fim",
+        "--mode",
+        "mirror",
+        "--native",
+    ]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (result, out) = run_in_process(&m, &refs);
+    assert_eq!(result.unwrap(), 0, "{out}");
+    assert!(out.contains("Native matching on"), "{out}");
+    assert_eq!(settings(&m)["native"]["enabled"], true);
+    let c = conf(&m);
+    assert!(c.contains("<group>misp_native</group>"), "{c}");
+    assert!(
+        c.contains("<list>etc/lists/wazuh-misp/misp-ip</list>"),
+        "{c}"
+    );
+    // The first sync filled the lists; analysisd is not running, so they load when it starts.
+    assert!(out.contains("loads them when it starts"), "{out}");
+    let ip = String::from_utf8(m.read("etc/lists/wazuh-misp/misp-ip").unwrap()).unwrap();
+    assert!(ip.contains("185.220.101.47:misp"), "{ip}");
+
+    let (result, out) = run_in_process(&m, &["--no-native", "--no-restart"]);
+    assert_eq!(result.unwrap(), 0, "{out}");
+    assert_eq!(settings(&m)["native"]["enabled"], false);
+    assert!(!conf(&m).contains("misp_native"), "{}", conf(&m));
+    assert!(m.read("etc/lists/wazuh-misp/misp-ip").is_none());
+}
+
+#[test]
 fn missing_values_name_their_flag_and_nothing_is_written() {
     let misp = MispDouble::http();
     let m = Manager::new();

@@ -40,6 +40,12 @@ impl Version {
     pub fn accepts_integration_timeout(self) -> bool {
         (self.major, self.minor) >= (4, 8)
     }
+
+    /// analysisd reloads rules, decoders and CDB lists without a restart from 4.13 on
+    /// (`reload-ruleset` in `src/analysisd/asyscom.c`).
+    pub fn hot_reloads_ruleset(self) -> bool {
+        (self.major, self.minor) >= (4, 13)
+    }
 }
 
 impl fmt::Display for Version {

@@ -47,6 +47,7 @@ pub(super) struct Given {
     pub(super) sample_rule: bool,
     pub(super) mode: bool,
     pub(super) sightings: bool,
+    pub(super) native: bool,
 }
 
 impl Answers {
@@ -156,6 +157,13 @@ impl Answers {
             self.sightings = args.sightings;
             given.sightings = true;
         }
+        if args.native || args.no_native {
+            if args.native && !self.mode.uses_mirror() {
+                bail!("--native needs a mirror to match from: add --mode mirror (or hybrid)");
+            }
+            self.native = args.native;
+            given.native = true;
+        }
         Ok(given)
     }
 
@@ -187,8 +195,7 @@ impl Answers {
             ca_file: self.ca_file.clone(),
             mode: self.mode,
             sightings: self.sightings,
-            // Not asked yet: kept as the settings have it while a mirror mode stays chosen
-            // (native matching is built from the mirror, so it cannot outlive it).
+            // Native matching is built from the mirror, so it cannot outlive it.
             native: self.native && self.mode.uses_mirror(),
             install: InstallChoices {
                 level: self.filters.level,

@@ -85,6 +85,17 @@ pub(super) fn finish(
             LookupMode::Hybrid => "hybrid: the mirror while fresh, else MISP",
         }
     )?;
+    if a.mode.uses_mirror() {
+        writeln!(
+            out,
+            "  Native matching {}",
+            if a.native {
+                "on: analysisd matches the mirror's indicators through CDB lists"
+            } else {
+                "off"
+            }
+        )?;
+    }
     writeln!(
         out,
         "  Sightings       {}",

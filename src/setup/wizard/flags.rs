@@ -73,6 +73,14 @@ pub struct SetupArgs {
     /// Do not report sightings
     #[arg(long)]
     pub no_sightings: bool,
+    /// Native matching (needs --mode mirror or hybrid): analysisd matches the mirror's
+    /// indicators itself through CDB lists, hot-reloaded after each sync (Wazuh 4.13+), so an
+    /// alert that matches nothing starts no process
+    #[arg(long, conflicts_with = "no_native")]
+    pub native: bool,
+    /// Turn native matching off (removes its rules, lists and second integration block)
+    #[arg(long)]
+    pub no_native: bool,
     /// Apply without asking for confirmation (and restart unless --no-restart)
     #[arg(long)]
     pub yes: bool,

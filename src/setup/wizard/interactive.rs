@@ -104,8 +104,28 @@ pub(super) fn interactive_flow(
         )?;
         a.sightings = false;
     }
+    if !given.native && a.mode.uses_mirror() {
+        ask_native(ctx, &ui, a, out)?;
+    }
     free_rule_block(ctx, Some(&ui), a, out)?;
     finish(ctx, a, info.as_ref(), Some(&ui), out)
+}
+
+/// Offered where the manager can hot-reload lists (4.13+, or a version we could not read).
+fn ask_native(ctx: &Ctx, ui: &Ui, a: &mut Answers, out: &mut dyn Write) -> Result<()> {
+    if ctx
+        .manager
+        .version
+        .is_some_and(|v| !v.hot_reloads_ruleset())
+    {
+        return Ok(());
+    }
+    a.native = ui.confirm(
+        out,
+        "Match natively: analysisd checks every event against the mirror through CDB lists (reloaded after each sync that changes them), so alerts that match nothing start no process?",
+        a.native,
+    )?;
+    Ok(())
 }
 
 /// `--sightings` with a key MISP says may not add them is refused, with the next step.
