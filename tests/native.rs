@@ -18,6 +18,7 @@ use std::process::Output;
 use std::sync::{Arc, Mutex};
 use wazuh_misp::wazuh::native_rules;
 use wazuh_misp::wazuh::ossec_conf::lists::upsert_lists;
+use wazuh_misp::wazuh::ossec_conf::{upsert, Filters, IntegrationBlock};
 
 /// `-t` compiles every stale list (text newer than its `.cdb`, in whole seconds, or no `.cdb`)
 /// and prints a warning for any list holding the key in `stand-in/warn-key`.
@@ -137,6 +138,22 @@ impl NativeHome {
         let conf = upsert_lists(manager::STOCK_OSSEC_CONF.as_bytes(), &lists)
             .unwrap()
             .text;
+        let block = IntegrationBlock {
+            filters: Filters {
+                level: None,
+                groups: vec!["authentication_failed".into()],
+                rule_ids: Vec::new(),
+            },
+            native_hits: Some(Filters {
+                level: None,
+                groups: vec![native_rules::NATIVE_GROUP.into()],
+                rule_ids: Vec::new(),
+            }),
+            timeout: Some(10),
+            retries: None,
+            schedule: None,
+        };
+        let conf = upsert(&conf, &block).unwrap().text;
         let builder = WazuhHome::builder()
             .state_dir()
             .manager_layout()
@@ -445,4 +462,56 @@ fn a_native_hit_is_enriched_from_the_mirror_once_though_both_blocks_run() {
         h.home.run_json(&plain);
         assert_eq!(payloads(&h.home).len(), 1);
     }
+}
+
+fn doctor_native(h: &NativeHome) -> Vec<(String, String)> {
+    let out = h.home.wazuh_misp(&["doctor", "--json"]);
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap_or("").starts_with("native."))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn doctor_reports_declared_compiled_aged_and_reloaded_lists() {
+    let h = NativeHome::new(json!({}));
+    let _analysisd = Analysisd::bind(h.path(), OK);
+    assert_eq!(h.sync().0, 0);
+    let checks = doctor_native(&h);
+    for name in [
+        "native.lists_declared",
+        "native.rules",
+        "native.lists_compiled",
+        "native.lists_age",
+        "native.last_reload",
+    ] {
+        assert!(
+            checks.contains(&(name.to_string(), "pass".to_string())),
+            "{name}: {checks:?}"
+        );
+    }
+    // A list changed after its compile: analysisd still matches the old .cdb.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(h.list("domain"))
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert!(doctor_native(&h).contains(&("native.lists_compiled".into(), "warn".into())));
+    // The lists no longer declared in this node's ossec.conf.
+    let conf = std::fs::read_to_string(h.path().join("etc/ossec.conf")).unwrap();
+    let conf = conf.replace("<list>etc/lists/wazuh-misp/misp-ip</list>", "");
+    std::fs::write(h.path().join("etc/ossec.conf"), conf).unwrap();
+    assert!(doctor_native(&h).contains(&("native.lists_declared".into(), "fail".into())));
 }

@@ -25,6 +25,7 @@ mod conf;
 mod files;
 mod mirror;
 mod misp;
+mod native;
 mod runtime;
 mod sightings;
 
@@ -282,6 +283,7 @@ pub fn diagnose(home: &Path) -> Report {
     checks.extend(runtime::log_checks(&ctx));
     checks.extend(runtime::state_checks(&ctx));
     checks.extend(mirror::mirror_checks(&ctx));
+    checks.extend(native::native_checks(&ctx));
     checks.extend(sightings::sightings_checks(&ctx));
     Report {
         home: home.to_path_buf(),

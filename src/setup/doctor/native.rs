@@ -1,0 +1,210 @@
+//! `native.*` checks, when `native.enabled` is on: this node's ossec.conf declares our lists,
+//! our CDB rules are installed and the second `<integration>` block takes their alerts, each
+//! list is compiled (`.cdb` at least as new as its text, as analysisd requires), how old the
+//! lists are, and what the last reload did. On a worker, that native matching is not built
+//! there yet.
+
+use super::{Check, Ctx};
+use crate::lists::cdb;
+use crate::native::status::NativeStatus;
+use crate::wazuh::home::state_dir;
+use crate::wazuh::native_rules;
+use crate::wazuh::ossec_conf::{lists::declared_lists, ClusterRole, ManagedState};
+
+pub(super) fn native_checks(ctx: &Ctx) -> Vec<Check> {
+    let Ok(loaded) = &ctx.loaded else {
+        return Vec::new();
+    };
+    if !loaded.settings.native.enabled {
+        return Vec::new();
+    }
+    let install_fix = "run `sudo wazuh-misp install --restart` and read its message";
+    let mut out = Vec::new();
+    if ctx.cluster == Some(ClusterRole::Worker) {
+        out.push(Check::warn(
+            "native.node",
+            "native matching is on in the settings, but not supported on a cluster worker yet: this worker looks alerts up through its mirror",
+            "turn it off here with `sudo wazuh-misp setup --no-native`",
+        ));
+        return out;
+    }
+    if let Some(v) = ctx.version.filter(|v| !v.hot_reloads_ruleset()) {
+        out.push(Check::warn(
+            "native.reload",
+            format!("Wazuh {v} cannot hot-reload lists (4.13+ can): new lists apply at the next manager restart"),
+            "restart the manager after syncs, or set native.restart_without_reload to let the sync restart it safely",
+        ));
+    }
+    let wanted: Vec<String> = native_rules::lists_used()
+        .into_iter()
+        .map(native_rules::list_path)
+        .collect();
+    let declared = ctx
+        .conf_text
+        .as_deref()
+        .and_then(declared_lists)
+        .unwrap_or_default();
+    let missing: Vec<&String> = wanted.iter().filter(|p| !declared.contains(p)).collect();
+    out.push(if missing.is_empty() {
+        Check::pass(
+            "native.lists_declared",
+            format!("ossec.conf declares our {} lists in the stock <ruleset>", wanted.len()),
+        )
+    } else {
+        Check::fail(
+            "native.lists_declared",
+            format!(
+                "ossec.conf does not declare {}: analysisd drops every rule using it (warning 7616)",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            install_fix,
+        )
+    });
+    let rules_path = ctx.home.join(native_rules::NATIVE_RULES_FILE);
+    let hits_block = match &ctx.inspection {
+        Ok(i) => matches!(&i.managed, Some(ManagedState::Intact(b))
+            if b.native_hits.is_some()
+                || b.filters.groups.iter().any(|g| g == native_rules::NATIVE_GROUP)),
+        Err(_) => false,
+    };
+    out.push(match (rules_path.is_file(), hits_block) {
+        (true, true) => Check::pass(
+            "native.rules",
+            format!(
+                "{} is installed and an <integration> block takes its alerts (group {})",
+                native_rules::NATIVE_RULES_FILE,
+                native_rules::NATIVE_GROUP
+            ),
+        ),
+        (false, _) => Check::fail(
+            "native.rules",
+            format!(
+                "{} is missing: the lists match nothing",
+                native_rules::NATIVE_RULES_FILE
+            ),
+            install_fix,
+        ),
+        (true, false) => Check::fail(
+            "native.rules",
+            format!(
+                "no <integration> block takes the alerts of group {}: native hits are not enriched",
+                native_rules::NATIVE_GROUP
+            ),
+            install_fix,
+        ),
+    });
+    let mut stale = Vec::new();
+    let mut absent = Vec::new();
+    let mut newest = 0u64;
+    for rel in &wanted {
+        let path = ctx.home.join(rel);
+        let secs = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+        };
+        match (secs(&path), secs(&cdb::cdb_path(&path))) {
+            (None, _) => absent.push(rel.clone()),
+            (Some(text), Some(compiled)) if compiled >= text => newest = newest.max(text),
+            (Some(text), _) => {
+                stale.push(rel.clone());
+                newest = newest.max(text);
+            }
+        }
+    }
+    out.push(if !absent.is_empty() {
+        Check::fail(
+            "native.lists_compiled",
+            format!("missing: {}", absent.join(", ")),
+            install_fix,
+        )
+    } else if !stale.is_empty() {
+        Check::warn(
+            "native.lists_compiled",
+            format!(
+                "not compiled since their last change: {} (analysisd compiles at its start and at each hot reload)",
+                stale.join(", ")
+            ),
+            "run `sudo wazuh-misp sync` (it reloads analysisd), or restart the manager",
+        )
+    } else {
+        Check::pass(
+            "native.lists_compiled",
+            "every list is compiled (.cdb at least as new as its text)",
+        )
+    });
+    let status = NativeStatus::read(&state_dir(&ctx.home));
+    let now = ctx.now.max(0) as u64;
+    let keys: u64 = status.keys.values().sum();
+    out.push(if status.lists_written_at == 0 {
+        Check::warn(
+            "native.lists_age",
+            "no sync has written the lists yet: they are empty",
+            "run `sudo wazuh-misp sync`",
+        )
+    } else {
+        Check::pass(
+            "native.lists_age",
+            format!(
+                "{keys} keys in {} lists, written {} s ago{}",
+                status.keys.len(),
+                now.saturating_sub(status.lists_written_at),
+                if status.refused > 0 {
+                    format!(
+                        "; {} indicators a CDB line cannot hold stay with the runtime",
+                        status.refused
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        )
+    });
+    let last = match status.last_result.as_str() {
+        "" => Check::skip(
+            "native.last_reload",
+            "no list change has been put in force yet",
+        ),
+        "ok" => Check::pass(
+            "native.last_reload",
+            format!(
+                "the last hot reload ({}) succeeded",
+                crate::civil::format_utc(status.last_reload_at as i64)
+            ),
+        ),
+        "at_start" | "at_restart" | "restarted" => Check::pass(
+            "native.last_reload",
+            status
+                .last_message
+                .clone()
+                .unwrap_or_else(|| status.last_result.clone()),
+        ),
+        _ => Check::warn(
+            "native.last_reload",
+            format!(
+                "the last change was not put in force ({}): {}; the previous lists stay in force",
+                status.last_result,
+                status.last_message.clone().unwrap_or_default()
+            ),
+            "read the message, then run `sudo wazuh-misp sync`",
+        ),
+    };
+    out.push(last);
+    if status.pending_since != 0 {
+        out.push(Check::pass(
+            "native.pending",
+            format!(
+                "a list change waits since {} for native.min_reload_interval_s ({} s)",
+                crate::civil::format_utc(status.pending_since as i64),
+                loaded.settings.native.min_reload_interval_s
+            ),
+        ));
+    }
+    out
+}
