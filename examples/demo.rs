@@ -2,7 +2,9 @@
 //! own CA, and a few realistic alerts run through `integrations/custom-misp` exactly as
 //! wazuh-integratord runs them, first online (each alert asks MISP), then in mirror mode (a
 //! `wazuh-misp sync` copies MISP locally, and the same alerts are answered with no request at
-//! all; an analyst's new indicator arrives with the next, incremental, sync). Prints what
+//! all; an analyst's new indicator arrives with the next, incremental, sync), then with native
+//! matching (the sync writes the mirror as CDB lists and hot-reloads analysisd, here a stand-in
+//! on a real stream socket; a CDB rule's alert is enriched from the mirror). Prints what
 //! analysisd receives.
 //!
 //! `cargo run --release --example demo`
@@ -82,6 +84,102 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &integration,
         &queue,
         &[("sshd brute force from the new scanner", scan.1)],
+    )?;
+    native(
+        &binary,
+        home,
+        &integration,
+        &queue,
+        settings,
+        &settings_path,
+    )?;
+    Ok(())
+}
+
+/// Native matching: lists declared in ossec.conf's `<ruleset>`, our CDB rules installed (as
+/// `wazuh-misp install` does), then a sync writes the lists and reloads analysisd.
+fn native(
+    binary: &Path,
+    home: &Path,
+    integration: &Path,
+    queue: &UnixDatagram,
+    mut settings: Value,
+    settings_path: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::{Read, Write};
+    use wazuh_misp::wazuh::native_rules;
+    println!("## Native matching: analysisd matches the mirror itself through CDB lists\n");
+    let lists: Vec<String> = native_rules::lists_used()
+        .into_iter()
+        .map(native_rules::list_path)
+        .collect();
+    let conf = "<ossec_config>\n  <ruleset>\n    <decoder_dir>ruleset/decoders</decoder_dir>\n    <rule_dir>ruleset/rules</rule_dir>\n    <list>etc/lists/audit-keys</list>\n  </ruleset>\n</ossec_config>\n";
+    let conf = wazuh_misp::wazuh::ossec_conf::lists::upsert_lists(conf.as_bytes(), &lists)?.text;
+    std::fs::write(home.join("etc/ossec.conf"), &conf)?;
+    println!(
+        "etc/ossec.conf's <ruleset>, with our <list> lines:\n{}",
+        String::from_utf8_lossy(&conf)
+    );
+    std::fs::create_dir_all(home.join("etc/rules"))?;
+    std::fs::create_dir_all(home.join(wazuh_misp::wazuh::home::LISTS_DIR))?;
+    std::fs::write(
+        home.join(native_rules::NATIVE_RULES_FILE),
+        native_rules::render(117100, 3)?,
+    )?;
+    // analysisd's hot-reload socket (4.13+): a stand-in that answers as a 4.14 analysisd does.
+    let listener = std::os::unix::net::UnixListener::bind(home.join("queue/sockets/analysis"))?;
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut len = [0u8; 4];
+            if s.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut req = vec![0u8; u32::from_le_bytes(len) as usize];
+            let _ = s.read_exact(&mut req);
+            println!("   analysisd got {}", String::from_utf8_lossy(&req));
+            let answer = br#"{"error":0,"message":"ok","data":[]}"#;
+            let mut out = (answer.len() as u32).to_le_bytes().to_vec();
+            out.extend_from_slice(answer);
+            let _ = s.write_all(&out);
+        }
+    });
+    settings["native"] = json!({"enabled": true});
+    std::fs::write(settings_path, serde_json::to_vec_pretty(&settings)?)?;
+    sync(binary, home)?;
+    let ip_list = home.join(native_rules::list_path(wazuh_misp::ioc::IocKind::Ip));
+    let text = std::fs::read_to_string(&ip_list)?;
+    println!(
+        "{} ({} keys):",
+        ip_list.strip_prefix(home)?.display(),
+        text.lines().count()
+    );
+    for line in text.lines().take(6) {
+        println!("   {line}");
+    }
+    println!(
+        "\nanalysisd now fires our CDB child of sshd rule 5710 for a listed source; only that alert \
+         reaches the integration (the second <integration> block takes group {}), and it is \
+         enriched from the mirror. An alert that matches no list starts no process at all.\n",
+        native_rules::NATIVE_GROUP
+    );
+    let mut hit = alerts().remove(0).1;
+    hit["id"] = json!("1764223600.9001");
+    hit["rule"]["id"] = json!("117120");
+    hit["rule"]["groups"] = json!([
+        "syslog",
+        "sshd",
+        "authentication_failed",
+        native_rules::NATIVE_GROUP,
+        "misp_native_ip"
+    ]);
+    run_alerts(
+        home,
+        integration,
+        queue,
+        &[(
+            "native hit: sshd from a MISP-listed address (rule 117120)",
+            hit,
+        )],
     )?;
     Ok(())
 }
