@@ -79,6 +79,7 @@ fn main() {
     );
     print_double_share(&full, replayed, replay_n);
     drop(big);
+    native_lists(&big_home);
 
     // ------------------------------------------------------------------ 2. incremental sync
     let attrs = incr_events * ATTRS_PER_EVENT + incr_events * ATTRS_PER_EVENT / 20;
@@ -201,6 +202,24 @@ fn main() {
             &measure(runs, || assert_eq!(home.run(&miss_alert), 0)),
         );
     }
+    // Native matching: the alert of one of our CDB rules (group misp_native), enriched from the
+    // 1M mirror; every run is a new alert id, so each records itself in native-seen.
+    let mut native_n = 0u64;
+    let mut native_alert = alert(&big_hit);
+    native_alert["rule"]["groups"] = json!([
+        "sshd",
+        "authentication_failed",
+        "misp_native",
+        "misp_native_ip"
+    ]);
+    report(
+        "native hit, enriched from the 1M mirror",
+        &measure(runs, || {
+            native_n += 1;
+            native_alert["id"] = json!(format!("1764300000.{native_n}"));
+            assert!(big_home.run(&native_alert) > 0);
+        }),
+    );
     // Sightings on: a hit also appends to the spool (never a MISP request on the alert's path).
     let mut with_sightings = mirror_settings(&small_home_url, "mirror");
     with_sightings["sightings"] = json!({"enabled": true});
@@ -255,6 +274,72 @@ fn main() {
         "whole benchmark {:.0} s",
         bench_started.elapsed().as_secs_f64()
     );
+}
+
+/// Native matching's lists from the 1M mirror, as `native::apply` builds them: every admitted key
+/// per kind (IPv6 in its three spellings), rendered as CDB text lines, written atomically.
+fn native_lists(home: &Home) {
+    use wazuh_misp::lists::{self, cdb};
+    println!("\n== 1b. native matching: CDB lists from that mirror ==");
+    let loaded =
+        wazuh_misp::settings::Settings::load(&home.path, &Default::default()).expect("settings");
+    let t = Instant::now();
+    let mirror = wazuh_misp::mirror::Mirror::open(&home.path.join("var/custom-misp/mirror.db"))
+        .expect("mirror")
+        .expect("a mirror");
+    let by_kind = lists::keys_by_kind(&mirror, &loaded);
+    let collected = t.elapsed();
+    let dir = home.path.join("etc/lists/wazuh-misp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let meta = wazuh_misp::wazuh::atomic::FileMeta {
+        uid: nix_uid(),
+        gid: nix_gid(),
+        mode: 0o660,
+    };
+    let (mut keys, mut bytes) = (0usize, 0usize);
+    let mut sizes = Vec::new();
+    for (kind, k) in &by_kind {
+        let (text, refused) = cdb::render(k, lists::LIST_VALUE);
+        assert!(refused.is_empty());
+        cdb::write_list(&dir.join(lists::list_name(*kind)), &text, meta).unwrap();
+        keys += k.len();
+        bytes += text.len();
+        sizes.push(format!(
+            "{kind} {} keys {:.1} MiB",
+            k.len(),
+            text.len() as f64 / (1 << 20) as f64
+        ));
+    }
+    println!(
+        "{keys} keys in {} lists, {:.1} MiB of text: collected from the mirror in {:.2} s, rendered and written in {:.2} s more ({})",
+        by_kind.len(),
+        bytes as f64 / (1 << 20) as f64,
+        collected.as_secs_f64(),
+        (t.elapsed() - collected).as_secs_f64(),
+        sizes.join(", ")
+    );
+    // The next sync with nothing changed: collect, render and compare with the files on disk.
+    let t = Instant::now();
+    let again = lists::keys_by_kind(&mirror, &loaded);
+    let same = again.iter().all(|(kind, k)| {
+        std::fs::read(dir.join(lists::list_name(*kind))).ok()
+            == Some(cdb::render(k, lists::LIST_VALUE).0)
+    });
+    assert!(same);
+    println!(
+        "the next sync's \"nothing changed\" check (collect, render, compare): {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+fn nix_uid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+fn nix_gid() -> u32 {
+    // SAFETY: getgid cannot fail.
+    unsafe { libc::getgid() }
 }
 
 /// This process's own peak RSS (KiB).

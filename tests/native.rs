@@ -123,7 +123,8 @@ const OK: &str = r#"{"error":0,"message":"ok","data":[]}"#;
 
 struct NativeHome {
     home: WazuhHome,
-    _double: MispDouble,
+    double: MispDouble,
+    added: std::cell::Cell<u8>,
 }
 
 impl NativeHome {
@@ -178,7 +179,8 @@ impl NativeHome {
         home.write_settings(&settings);
         NativeHome {
             home,
-            _double: double,
+            double,
+            added: std::cell::Cell::new(0),
         }
     }
 
@@ -220,18 +222,19 @@ impl NativeHome {
         serde_json::from_slice(&text).unwrap_or(Value::Null)
     }
 
-    /// Makes the next sync find a list that differs from the mirror, as a MISP change would,
-    /// and lets it reload at once.
+    /// An analyst adds an address to a published event: the next sync changes the ip list.
+    /// Reloading is allowed at once.
     fn change_a_list(&self) {
-        std::fs::write(self.list("ip"), "198.51.100.1:misp\n").unwrap();
-        let when = std::time::SystemTime::now() + std::time::Duration::from_secs(3);
-        std::fs::File::options()
-            .write(true)
-            .open(self.list("ip"))
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
-        compile(&self.path().join("etc/lists/wazuh-misp"));
+        self.added.set(self.added.get() + 1);
+        let ip = format!("45.133.1.{}", self.added.get());
+        self.double
+            .add_attribute_as_user(misp_double::Attribute::new(
+                0,
+                seed::EVENT_SSH_BRUTE_FORCE,
+                "ip-src",
+                &ip,
+            ));
+        self.double.publish_event(seed::EVENT_SSH_BRUTE_FORCE);
         self.allow_reload();
     }
 

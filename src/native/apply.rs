@@ -133,15 +133,20 @@ pub fn apply(
     let home = &manager.home;
     let state_dir = home::state_dir(home);
     check_installed(home)?;
+    let mut status = NativeStatus::read(&state_dir);
+    let built_from = source_stamp(&state_dir);
+    if status.pending_since == 0 && !built_from.is_empty() && status.built_from == built_from {
+        return Ok(Applied::Unchanged);
+    }
     let desired = desired_lists(home, loaded, mirror);
     let changed: Vec<&Desired> = desired
         .iter()
         .filter(|d| std::fs::read(&d.path).ok().as_deref() != Some(&d.text[..]))
         .collect();
-    let mut status = NativeStatus::read(&state_dir);
     if changed.is_empty() {
-        if status.pending_since != 0 {
+        if status.pending_since != 0 || status.built_from != built_from {
             status.pending_since = 0;
+            status.built_from = built_from;
             write_status(&status, &state_dir)?;
         }
         return Ok(Applied::Unchanged);
@@ -228,9 +233,31 @@ pub fn apply(
             .collect();
         status.lists_digest = digest(desired.iter().map(|d| &d.text[..]));
         status.lists_written_at = now;
+        status.built_from = built_from;
     }
     let reached = !matches!(result, Ok(Applied::AtStart { .. }));
     finish(&mut status, &state_dir, now, result, reached)
+}
+
+/// The mirror file's identity (inode, size, mtime) and the lists we write: what the lists in
+/// force were built from. Empty when there is no mirror.
+fn source_stamp(state_dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(state_dir.join(crate::mirror::MIRROR_FILE)) else {
+        return String::new();
+    };
+    let lists: Vec<String> = native_rules::lists_used()
+        .into_iter()
+        .map(native_rules::list_path)
+        .collect();
+    format!(
+        "{}:{}:{}.{} {}",
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        lists.join(",")
+    )
 }
 
 /// Our lists must be declared in ossec.conf and our rules installed, or the lists match nothing.
