@@ -717,3 +717,58 @@ fn a_collision_in_the_native_range_keeps_native_matching_off_not_the_install() {
     assert!(!conf.contains("misp_native"), "{conf}");
     assert!(m.read("etc/rules/custom-misp_rules.xml").is_some());
 }
+
+#[test]
+fn a_worker_declares_the_masters_lists_once_they_arrive_and_writes_no_rule_or_list() {
+    let conf = common::manager::STOCK_OSSEC_CONF
+        .replace(
+            "<node_type>master</node_type>",
+            "<node_type>worker</node_type>",
+        )
+        .replace("<disabled>yes</disabled>", "<disabled>no</disabled>");
+    let m = Manager::with_conf(&conf);
+    let original = m.read("etc/ossec.conf").unwrap();
+    m.write_settings(&native_settings(
+        json!({"groups": ["authentication_failed"]}),
+    ));
+    let out = m.wazuh_misp(&["install"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("until the master's lists and rules arrive"),
+        "{}",
+        text(&out)
+    );
+    assert!(!String::from_utf8(m.read("etc/ossec.conf").unwrap())
+        .unwrap()
+        .contains("misp_native"));
+    assert!(!m.file("etc/lists/wazuh-misp").exists());
+
+    // The cluster's sync delivers the master's rules and lists.
+    std::fs::create_dir_all(m.file("etc/lists/wazuh-misp")).unwrap();
+    for kind in LISTS {
+        std::fs::write(m.file(&format!("etc/lists/wazuh-misp/misp-{kind}")), "").unwrap();
+    }
+    std::fs::write(
+        m.file("etc/rules/custom-misp_native_rules.xml"),
+        "<!-- the master's -->\n",
+    )
+    .unwrap();
+    let out = m.wazuh_misp(&["install"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let c = String::from_utf8(m.read("etc/ossec.conf").unwrap()).unwrap();
+    assert!(
+        c.contains("<list>etc/lists/wazuh-misp/misp-ip</list>"),
+        "{c}"
+    );
+    assert!(c.contains("<group>misp_native</group>"), "{c}");
+    assert_eq!(
+        m.read("etc/rules/custom-misp_native_rules.xml").unwrap(),
+        b"<!-- the master's -->\n",
+        "the master's rules are left alone"
+    );
+    // Uninstall takes this node's lines out and leaves the master's files to the cluster.
+    let out = m.wazuh_misp(&["uninstall"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(m.read("etc/ossec.conf").unwrap(), original);
+    assert!(m.read("etc/lists/wazuh-misp/misp-ip").is_some());
+}

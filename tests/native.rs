@@ -410,15 +410,19 @@ fn without_hot_reload_or_a_running_analysisd_the_lists_wait_on_disk() {
 }
 
 #[test]
-fn not_installed_or_on_a_worker_writes_no_list() {
+fn not_installed_writes_no_list() {
     let h = NativeHome::new(json!({}));
     std::fs::remove_file(h.path().join(native_rules::NATIVE_RULES_FILE)).unwrap();
     let (code, out) = h.sync();
     assert_eq!(code, 9, "{out}");
     assert!(out.contains("wazuh-misp install"), "{out}");
     assert!(!h.list("ip").exists());
+}
 
+#[test]
+fn a_worker_writes_no_list_and_reloads_when_the_master_delivers_new_ones() {
     let h = NativeHome::new(json!({}));
+    let analysisd = Analysisd::bind(h.path(), OK);
     let conf = std::fs::read_to_string(h.path().join("etc/ossec.conf"))
         .unwrap()
         .replace(
@@ -428,8 +432,56 @@ fn not_installed_or_on_a_worker_writes_no_list() {
         .replace("<disabled>yes</disabled>", "<disabled>no</disabled>");
     std::fs::write(h.path().join("etc/ossec.conf"), conf).unwrap();
     let (code, out) = h.sync();
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 9, "{out}");
+    assert!(out.contains("has not arrived"), "{out}");
     assert!(!h.list("ip").exists(), "the master's lists reach workers");
+    assert!(
+        h.path().join("var/custom-misp/mirror.db").exists(),
+        "its own mirror, for enrichment"
+    );
+    // The cluster delivers the master's lists (text and .cdb).
+    let deliver = |ip: &str| {
+        for kind in KINDS {
+            let text = if kind == "ip" {
+                format!("{ip}:misp\n")
+            } else {
+                String::new()
+            };
+            std::fs::write(h.list(kind), &text).unwrap();
+            std::fs::write(format!("{}.cdb", h.list(kind).display()), &text).unwrap();
+        }
+    };
+    deliver(seed::BRUTE_FORCE_IP);
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("analysisd reloaded"), "{out}");
+    assert_eq!(analysisd.requests(), 1);
+    assert_eq!(
+        std::fs::read_to_string(h.list("ip")).unwrap(),
+        format!("{}:misp\n", seed::BRUTE_FORCE_IP),
+        "a worker never rewrites the master's lists"
+    );
+    // The same delivery: no reload. A new one: one reload.
+    h.allow_reload();
+    assert_eq!(h.sync().0, 0);
+    assert_eq!(analysisd.requests(), 1);
+    deliver("198.51.100.7");
+    h.allow_reload();
+    assert_eq!(h.sync().0, 0);
+    assert_eq!(analysisd.requests(), 2);
+    // A refused reload is reported and tried again by the next sync.
+    deliver("198.51.100.8");
+    h.allow_reload();
+    analysisd.answer(&[
+        r#"{"error":1,"message":"due","data":["ERROR: (1226): Error reading XML file"]}"#,
+        OK,
+    ]);
+    let (code, out) = h.sync();
+    assert_eq!(code, 9, "{out}");
+    assert!(out.contains("keeps its previous one"), "{out}");
+    h.allow_reload();
+    assert_eq!(h.sync().0, 0);
+    assert_eq!(analysisd.requests(), 4);
 }
 
 #[test]

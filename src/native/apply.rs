@@ -75,10 +75,12 @@ pub enum ApplyError {
     ReloadFailed(Vec<String>),
     #[error("the reload brought warnings `-t` did not print before, so the previous lists were restored and reloaded: {}", .0.join("; "))]
     NewWarnings(Vec<String>),
-    #[error("analysisd's answer to the reload could not be read ({0}), so the previous lists were restored and reloaded")]
+    #[error("analysisd's answer to the reload could not be read ({0}); the previous lists stay in force")]
     Protocol(String),
     #[error("the restart failed, so the previous lists were restored: {0}")]
     Restart(String),
+    #[error("analysisd refused the ruleset with the lists the master delivered and keeps its previous one: {}", .0.join("; "))]
+    DeliveredRefused(Vec<String>),
 }
 
 impl ApplyError {
@@ -92,6 +94,7 @@ impl ApplyError {
             ApplyError::NewWarnings(_) => "new_warnings",
             ApplyError::Protocol(_) => "protocol",
             ApplyError::Restart(_) => "restart_failed",
+            ApplyError::DeliveredRefused(_) => "failed",
         }
     }
 }
@@ -127,8 +130,11 @@ pub fn apply(
     now: u64,
 ) -> Result<Applied, ApplyError> {
     let native = &loaded.settings.native;
-    if !native.enabled || manager.cluster == ClusterRole::Worker {
+    if !native.enabled {
         return Ok(Applied::Off);
+    }
+    if manager.cluster == ClusterRole::Worker {
+        return apply_delivered(manager, loaded, now);
     }
     let home = &manager.home;
     let state_dir = home::state_dir(home);
@@ -234,6 +240,63 @@ pub fn apply(
         status.lists_digest = digest(desired.iter().map(|d| &d.text[..]));
         status.lists_written_at = now;
         status.built_from = built_from;
+    }
+    let reached = !matches!(result, Ok(Applied::AtStart { .. }));
+    finish(&mut status, &state_dir, now, result, reached)
+}
+
+/// A cluster worker: the lists and rules are the master's, copied by the cluster's integrity
+/// sync, which never asks analysisd to reload. When the delivered lists differ from the ones
+/// last put in force here, one local hot reload (same interval rule). Nothing can be rolled back
+/// (the cluster would copy the master's files again); a refused reload leaves the previous
+/// ruleset active, and the next sync tries again.
+fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Applied, ApplyError> {
+    let home = &manager.home;
+    let state_dir = home::state_dir(home);
+    check_installed(home)?;
+    let mut texts = Vec::new();
+    let mut keys = std::collections::BTreeMap::new();
+    for kind in native_rules::lists_used() {
+        let rel = native_rules::list_path(kind);
+        let text = std::fs::read(home.join(&rel)).map_err(|e| {
+            ApplyError::NotInstalled(format!("the master's {rel} has not arrived ({e})"))
+        })?;
+        keys.insert(
+            lists::list_name(kind),
+            text.iter().filter(|&&b| b == b'\n').count() as u64,
+        );
+        texts.push(text);
+    }
+    let delivered = digest(texts.iter().map(Vec::as_slice));
+    let mut status = NativeStatus::read(&state_dir);
+    if delivered == status.lists_digest {
+        return Ok(Applied::Unchanged);
+    }
+    let until = status
+        .last_reload_at
+        .saturating_add(loaded.settings.native.min_reload_interval_s);
+    if status.last_reload_at != 0 && now < until {
+        if status.pending_since == 0 {
+            status.pending_since = now;
+            write_status(&status, &state_dir)?;
+        }
+        return Ok(Applied::Deferred { until });
+    }
+    let names: Vec<String> = native_rules::lists_used()
+        .into_iter()
+        .map(native_rules::list_path)
+        .collect();
+    let result = match reload::reload_ruleset(home, RELOAD_TIMEOUT) {
+        Ok(Reload::Done { .. }) => Ok(Applied::Reloaded { lists: names }),
+        Ok(Reload::Failed { messages }) => Err(ApplyError::DeliveredRefused(messages)),
+        Ok(Reload::Unsupported) => Ok(Applied::AtRestart { lists: names }),
+        Err(ReloadError::Connect { .. }) => Ok(Applied::AtStart { lists: names }),
+        Err(ReloadError::Protocol(message)) => Err(ApplyError::Protocol(message)),
+    };
+    if result.is_ok() {
+        status.lists_digest = delivered;
+        status.keys = keys;
+        status.lists_written_at = now;
     }
     let reached = !matches!(result, Ok(Applied::AtStart { .. }));
     finish(&mut status, &state_dir, now, result, reached)

@@ -248,12 +248,8 @@ pub fn plan_install(
             "warning: the managed block in ossec.conf was edited by hand; it was left as it is"
         )?;
     }
-    let mut conf_text = edit.text;
-    let mut native_changes = Vec::new();
-    if manager.cluster != ClusterRole::Worker {
-        let on = native_on.then_some((base, inspection.log_alert_level));
-        (conf_text, native_changes) = native::plan(home, &manager, on, &conf_text, out)?;
-    }
+    let on = native_on.then_some((base, inspection.log_alert_level));
+    let (conf_text, native_changes) = native::plan(home, &manager, on, &edit.text, out)?;
     conf.after = Some((conf_text, original.1));
     plan.push(conf);
     plan.extend(native_changes);
@@ -323,12 +319,9 @@ pub fn uninstall(home: &Path, opts: &UninstallOptions, out: &mut dyn Write) -> R
         writeln!(out, "note: {notice}")?;
     }
     let block_kept = edit.outcome == Outcome::KeptHandEdited;
-    let mut conf_text = edit.text;
-    let mut native_changes = Vec::new();
-    if manager.cluster != ClusterRole::Worker {
-        // On the master this removes them from every worker too (the cluster syncs etc/).
-        (conf_text, native_changes) = native::plan(home, &manager, None, &conf_text, out)?;
-    }
+    // On the master this removes the rules and lists from every worker too (the cluster syncs
+    // etc/); a worker only takes its own <list> lines out.
+    let (conf_text, native_changes) = native::plan(home, &manager, None, &edit.text, out)?;
     let native_removed = native_changes.iter().any(FileChange::changes);
     conf.after = Some((conf_text, original.1));
     plan.push(conf);

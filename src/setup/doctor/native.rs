@@ -1,8 +1,8 @@
 //! `native.*` checks, when `native.enabled` is on: this node's ossec.conf declares our lists,
 //! our CDB rules are installed and the second `<integration>` block takes their alerts, each
 //! list is compiled (`.cdb` at least as new as its text, as analysisd requires), how old the
-//! lists are, and what the last reload did. On a worker, that native matching is not built
-//! there yet.
+//! lists are, and what the last reload did. On a worker the rules and lists are the master's
+//! (delivered by the cluster), and the `<list>` lines and the block this node's own.
 
 use super::{Check, Ctx};
 use crate::lists::cdb;
@@ -20,14 +20,12 @@ pub(super) fn native_checks(ctx: &Ctx) -> Vec<Check> {
     }
     let install_fix = "run `sudo wazuh-misp install --restart` and read its message";
     let mut out = Vec::new();
-    if ctx.cluster == Some(ClusterRole::Worker) {
-        out.push(Check::warn(
-            "native.node",
-            "native matching is on in the settings, but not supported on a cluster worker yet: this worker looks alerts up through its mirror",
-            "turn it off here with `sudo wazuh-misp setup --no-native`",
-        ));
-        return out;
-    }
+    let worker = ctx.cluster == Some(ClusterRole::Worker);
+    let install_fix = if worker {
+        "turn native matching on on the master first (its rules and lists reach this worker by the cluster's sync), then run `sudo wazuh-misp install --restart` here"
+    } else {
+        install_fix
+    };
     if let Some(v) = ctx.version.filter(|v| !v.hot_reloads_ruleset()) {
         out.push(Check::warn(
             "native.reload",

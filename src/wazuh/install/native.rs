@@ -2,6 +2,11 @@
 //! where missing; `sync` fills them), the `<list>` lines in the stock `<ruleset>` and the second
 //! `<integration>` block, all in `install`'s one validated transaction. Switching native
 //! matching off, and `uninstall`, take every one of them away again.
+//!
+//! On a cluster worker the rules and lists are the master's (the cluster's integrity sync copies
+//! `etc/rules/` and `etc/lists/` and deletes a worker's own files there, `cluster.json`): only the
+//! worker's own ossec.conf is ours to edit, with the `<list>` lines and the second block, once the
+//! master's lists have arrived (declaring a missing list drops our rules with warning 7616).
 
 use super::FileChange;
 use crate::lists::cdb;
@@ -32,8 +37,20 @@ pub(super) fn wanted(
         return Ok(false);
     }
     if manager.cluster == ClusterRole::Worker {
-        writeln!(out, "note: native matching on a cluster worker is not supported yet: this worker keeps looking alerts up through its mirror")?;
-        return Ok(false);
+        let missing: Vec<String> = native_rules::lists_used()
+            .into_iter()
+            .map(native_rules::list_path)
+            .filter(|rel| !home.join(rel).is_file())
+            .chain(
+                (!home.join(native_rules::NATIVE_RULES_FILE).is_file())
+                    .then(|| native_rules::NATIVE_RULES_FILE.to_string()),
+            )
+            .collect();
+        if !missing.is_empty() {
+            writeln!(out, "note: native matching stays off on this worker until the master's lists and rules arrive by the cluster's sync (missing: {}); turn it on on the master, then run `sudo wazuh-misp install` here again", missing.join(", "))?;
+            return Ok(false);
+        }
+        return Ok(true);
     }
     let collisions = native_rules::find_native_collisions(home, base)?;
     if let Some(first) = collisions.first() {
@@ -87,16 +104,27 @@ pub(super) fn plan(
     conf: &[u8],
     out: &mut dyn Write,
 ) -> Result<(Vec<u8>, Vec<FileChange>)> {
+    let lists: Vec<String> = native_rules::lists_used()
+        .into_iter()
+        .map(native_rules::list_path)
+        .collect();
+    if manager.cluster == ClusterRole::Worker {
+        let edit = match on {
+            Some(_) => upsert_lists(conf, &lists),
+            None => remove_lists(conf),
+        }
+        .context("cannot change the native lists' lines in ossec.conf")?;
+        if edit.outcome == Outcome::KeptHandEdited {
+            writeln!(out, "warning: the wazuh-misp lists section in ossec.conf was edited by hand; it was left as it is")?;
+        }
+        return Ok((edit.text, Vec::new()));
+    }
     let mut changes = Vec::new();
     let mut rules = FileChange::read(
         "native rules",
         home.join(native_rules::NATIVE_RULES_FILE),
         true,
     )?;
-    let lists: Vec<String> = native_rules::lists_used()
-        .into_iter()
-        .map(native_rules::list_path)
-        .collect();
     let conf = match on {
         Some((base, log_alert_level)) => {
             let meta = FileMeta::of(&home.join("etc/rules/local_rules.xml")).unwrap_or(FileMeta {
