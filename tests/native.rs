@@ -569,4 +569,14 @@ fn doctor_reports_declared_compiled_aged_and_reloaded_lists() {
     let conf = conf.replace("<list>etc/lists/wazuh-misp/misp-ip</list>", "");
     std::fs::write(h.path().join("etc/ossec.conf"), conf).unwrap();
     assert!(doctor_native(&h).contains(&("native.lists_declared".into(), "fail".into())));
+    // Switched off by hand in the settings: the rules and lists left behind are reported.
+    let mut settings: Value =
+        serde_json::from_slice(&std::fs::read(h.path().join("etc/custom-misp.json")).unwrap())
+            .unwrap();
+    settings["native"]["enabled"] = false.into();
+    h.home.write_settings(&settings);
+    assert_eq!(
+        doctor_native(&h),
+        [("native.leftover".to_string(), "warn".to_string())]
+    );
 }

@@ -16,6 +16,23 @@ pub(super) fn native_checks(ctx: &Ctx) -> Vec<Check> {
         return Vec::new();
     };
     if !loaded.settings.native.enabled {
+        // Left behind by a hand edit or an older install: our rules would match stale lists.
+        let ours = ctx
+            .conf_text
+            .as_deref()
+            .and_then(declared_lists)
+            .is_some_and(|d| {
+                d.iter()
+                    .any(|p| p.starts_with(crate::wazuh::home::LISTS_DIR))
+            });
+        let rules = ctx.home.join(native_rules::NATIVE_RULES_FILE).is_file();
+        if (ours || rules) && ctx.cluster != Some(ClusterRole::Worker) {
+            return vec![Check::warn(
+                "native.leftover",
+                "native matching is off in the settings, but its lists or rules are still installed: analysisd keeps matching lists that no sync updates",
+                "run `sudo wazuh-misp install --restart` (it removes them), or turn native matching on with `sudo wazuh-misp setup --native`",
+            )];
+        }
         return Vec::new();
     }
     let install_fix = "run `sudo wazuh-misp install --restart` and read its message";
