@@ -20,10 +20,7 @@ use std::net::Ipv6Addr;
 /// The value every key carries: rules cannot print a list's value, so it only has to be short.
 pub const LIST_VALUE: &str = "misp";
 
-/// The list file of a kind, in our folder under `etc/lists/`.
-pub fn list_name(kind: IocKind) -> String {
-    format!("misp-{}", kind.as_str())
-}
+pub use crate::wazuh::native_rules::list_name;
 
 /// Every matching key the mirror holds, per kind, sorted and de-duplicated: exactly the keys
 /// online mode could match (`mirror::policy::admitted_keys`), one line each.

@@ -341,8 +341,9 @@ fn substitute(
 }
 
 /// Every rule of someone else's with an id in `ids`, in the files Wazuh loads by default
-/// (`etc/rules/*.xml` and `ruleset/rules/*.xml`, our own [`RULES_FILE`] excepted). Commented-out
-/// rules do not count; ids that are not numbers cannot collide and are skipped.
+/// (`etc/rules/*.xml` and `ruleset/rules/*.xml`, our own [`RULES_FILE`] and native rules
+/// excepted). Commented-out rules do not count; ids that are not numbers cannot collide and are
+/// skipped.
 pub fn find_collisions(
     home: &Path,
     ids: RangeInclusive<u32>,
@@ -551,7 +552,10 @@ fn attr<'a>(attrs: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
 /// The `*.xml` files of `etc/rules/` and `ruleset/rules/` (not recursive, as Wazuh), sorted by
 /// file name as Wazuh loads them. A missing directory holds no rules.
 fn rule_files(home: &Path, include_ours: bool) -> Result<Vec<PathBuf>, RulesError> {
-    let ours = home.join(RULES_FILE);
+    let ours = [
+        home.join(RULES_FILE),
+        home.join(super::native_rules::NATIVE_RULES_FILE),
+    ];
     let mut files = Vec::new();
     for dir in ["ruleset/rules", "etc/rules"] {
         let dir = home.join(dir);
@@ -571,7 +575,7 @@ fn rule_files(home: &Path, include_ours: bool) -> Result<Vec<PathBuf>, RulesErro
                 n.len() > 4 && n[n.len() - 4..].eq_ignore_ascii_case(b".xml")
             });
             // Follows symlinks; a dangling one is skipped like any non-file.
-            if !is_xml || !path.is_file() || (!include_ours && path == ours) {
+            if !is_xml || !path.is_file() || (!include_ours && ours.contains(&path)) {
                 continue;
             }
             files.push(path);
