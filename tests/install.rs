@@ -627,6 +627,18 @@ fn native_matching_installs_rules_lists_and_two_blocks_and_goes_byte_for_byte() 
     }
     assert_eq!(meta(&m, "etc/lists/wazuh-misp"), (0, gid(), 0o770));
     assert!(m.read("etc/rules/custom-misp_native_rules.xml").is_some());
+    // doctor reads our native rules as Wazuh would and finds nothing wrong with them.
+    let doctor = m.wazuh_misp(&["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    for c in report["checks"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        if name.starts_with("rules")
+            || name.starts_with("native.lists_declared")
+            || name == "native.rules"
+        {
+            assert_eq!(c["status"], "pass", "{c}");
+        }
+    }
     let again = m.wazuh_misp(&["install"]);
     assert!(text(&again).contains("nothing changed"), "{}", text(&again));
 
