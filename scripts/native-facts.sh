@@ -19,26 +19,30 @@ rows = []
 for chunk in text.split("\x1e")[1:]:
     name, _, body = chunk.partition("\n")
     body = re.sub(r"<!--.*?-->", "", body, flags=re.S)
-    # Rules inside each <group name="...">, in file order.
-    for gm in re.finditer(r"<group\s+name=\"([^\"]*)\"\s*>(.*?)</group>\s*(?=<group|\Z)", body, re.S):
-        outer = [g for g in gm.group(1).split(",") if g]
-        for rm in re.finditer(r"<rule\s+([^>]*)>(.*?)</rule>", gm.group(2), re.S):
-            attrs = dict(re.findall(r"(\w+)=\"([^\"]*)\"", rm.group(1)))
-            inner = rm.group(2)
-            def tag(t):
-                m = re.search(r"<%s>\s*([^<]*?)\s*</%s>" % (t, t), inner)
-                return m.group(1).replace(" ", "") if m else "-"
-            groups = outer + [g for m in re.findall(r"<group>([^<]*)</group>", inner) for g in m.split(",") if g]
-            keep = [g for g in groups if not re.match(r"(gdpr_|pci_dss_|hipaa_|nist_|tsc_|gpg13_)", g)]
-            same = "yes" if re.search(r"<same_source_ip\s*/>|<same_srcip\s*/>", inner) else "no"
-            rows.append([attrs.get("id", "?"), attrs.get("level", "?"), name,
-                         attrs.get("frequency", "-"), attrs.get("timeframe", "-"), attrs.get("ignore", "-"),
-                         same, tag("if_sid"), tag("if_matched_sid"), ",".join(keep) or "-"])
+    # Each rule in file order; its enclosing <group name="..."> is the last one opened before it.
+    opens = [(m.start(), m.group(1)) for m in re.finditer(r"<group\s+name=\"([^\"]*)\"", body)]
+    for rm in re.finditer(r"<rule\s+([^>]*)>(.*?)</rule>", body, re.S):
+        outer_name = ""
+        for at, group_name in opens:
+            if at < rm.start():
+                outer_name = group_name
+        outer = [g.strip() for g in outer_name.split(",") if g.strip()]
+        attrs = dict(re.findall(r"(\w+)=\"([^\"]*)\"", rm.group(1)))
+        inner = rm.group(2)
+        def tag(t):
+            m = re.search(r"<%s>\s*([^<]*?)\s*</%s>" % (t, t), inner)
+            return m.group(1).replace(" ", "") if m else "-"
+        groups = outer + [g for m in re.findall(r"<group>([^<]*)</group>", inner) for g in m.split(",") if g]
+        keep = [g for g in groups if not re.match(r"(gdpr_|pci_dss_|hipaa_|nist_|tsc_|gpg13_)", g)]
+        same = "yes" if re.search(r"<same_source_ip\s*/>|<same_srcip\s*/>", inner) else "no"
+        rows.append([attrs.get("id", "?"), attrs.get("level", "?"), name,
+                     attrs.get("frequency", "-"), attrs.get("timeframe", "-"), attrs.get("ignore", "-"),
+                     same, tag("if_sid"), tag("if_matched_sid"), ",".join(keep) or "-"])
 print("# id\tlevel\tfile\tfrequency\ttimeframe\tignore\tsame_source_ip\tif_sid\tif_matched_sid\tgroups")
 for r in rows:
     print("\t".join(r))
 ' > "$out.full"
 # Keep the families native matching uses (sshd, PAM, web, Suricata, FIM, Sysmon, Windows, firewalls).
-grep -E '^#|	(0015-ossec_rules|0085-pam_rules|0095-sshd_rules|0245-web_rules|0475-suricata_rules|0595-win-sysmon_rules|0580-win-security_rules|0840-win_event_channel|0900-firewall_rules|0540-pfsense_rules|0999-malicious-ioc-rules|0280-attack_rules)\.xml	' "$out.full" > "$out"
+grep -E '^#|	(0015-ossec_rules|0085-pam_rules|0095-sshd_rules|0245-web_rules|0475-suricata_rules|0595-win-sysmon_rules|0580-win-security_rules|0840-win_event_channel|0810-sysmon_id_3|0900-firewall_rules|0540-pfsense_rules|0999-malicious-ioc-rules|0280-attack_rules)\.xml	' "$out.full" > "$out"
 rm -f "$out.full"
 echo "wrote $out ($(grep -vc '^#' "$out") rules)"
