@@ -28,7 +28,8 @@ dir="$home/stand-in"
 echo "$(basename "$0") $*" >> "$dir/calls.log"
 case "$(basename "$0") $1" in
   "wazuh-control info") cat "$dir/version" 2>/dev/null || echo 'WAZUH_VERSION="v4.14.7"'; exit 0 ;;
-  "wazuh-control status") echo "wazuh-analysisd not running..."; exit 0 ;;
+  "wazuh-control status") if [ -e "$dir/running" ]; then echo "wazuh-analysisd is running..."; else echo "wazuh-analysisd not running..."; fi; exit 0 ;;
+  "wazuh-control restart") if [ -e "$dir/restart-fails" ]; then echo "CRITICAL: (1202): Configuration error."; exit 1; fi; exit 0 ;;
 esac
 if [ "$1" = "-t" ] && [ "$(basename "$0")" = "wazuh-analysisd" ]; then
   for f in "$home"/etc/lists/wazuh-misp/*; do
@@ -407,6 +408,35 @@ fn without_hot_reload_or_a_running_analysisd_the_lists_wait_on_disk() {
     assert!(out.contains("loads them when it starts"), "{out}");
     assert_eq!(h.status()["last_result"], "at_start");
     assert_eq!(h.status()["last_reload_at"], 0, "no reload happened");
+}
+
+/// Before 4.13, `native.restart_without_reload` restarts the manager the safe way instead of
+/// waiting for the next restart; a failed restart restores the previous lists.
+#[test]
+fn without_hot_reload_a_safe_restart_applies_the_lists_when_asked() {
+    let unrecognised = r#"{"error":4,"message":"Unrecognized command","data":{}}"#;
+    let h = NativeHome::new(json!({"native": {"restart_without_reload": true}}));
+    std::fs::write(
+        h.path().join("stand-in/version"),
+        "WAZUH_VERSION=\"v4.12.0\"\n",
+    )
+    .unwrap();
+    std::fs::write(h.path().join("stand-in/running"), "").unwrap();
+    let _analysisd = Analysisd::bind(h.path(), unrecognised);
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("restarted the manager"), "{out}");
+    let calls = std::fs::read_to_string(h.path().join("stand-in/calls.log")).unwrap();
+    assert!(calls.contains("wazuh-control restart"), "{calls}");
+    assert_eq!(h.status()["last_result"], "restarted");
+
+    h.change_a_list();
+    let before = h.snapshot();
+    std::fs::write(h.path().join("stand-in/restart-fails"), "").unwrap();
+    let (code, out) = h.sync();
+    assert_eq!(code, 9, "{out}");
+    assert!(out.contains("the restart failed"), "{out}");
+    assert_eq!(h.snapshot(), before, "the previous lists, exactly");
 }
 
 #[test]

@@ -112,6 +112,8 @@ struct Desired {
     path: PathBuf,
     text: Vec<u8>,
     keys: u64,
+    /// Keys a list line cannot hold (left to the runtime, which matches them from the mirror).
+    refused: u64,
 }
 
 /// A changed list's previous state, to restore it exactly.
@@ -237,6 +239,7 @@ pub fn apply(
             .iter()
             .map(|d| (lists::list_name(d.kind), d.keys))
             .collect();
+        status.refused = desired.iter().map(|d| d.refused).sum();
         status.lists_digest = digest(desired.iter().map(|d| &d.text[..]));
         status.lists_written_at = now;
         status.built_from = built_from;
@@ -365,6 +368,7 @@ fn desired_lists(home: &Path, loaded: &Loaded, mirror: &Mirror) -> Vec<Desired> 
                 rel,
                 text,
                 keys: (keys.len() - refused.len()) as u64,
+                refused: refused.len() as u64,
             }
         })
         .collect()

@@ -144,6 +144,8 @@ mod tests {
                 r#"{"error":4,"message":"Unrecognized command","data":{}}"#,
                 Reload::Unsupported,
             ),
+            // 4.3 and older: the text protocol.
+            ("err Unrecognized command", Reload::Unsupported),
         ] {
             let (home, server) = stand_in(answer);
             assert_eq!(
