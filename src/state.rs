@@ -78,6 +78,21 @@ pub fn create_shared_truncated(path: &Path) -> io::Result<File> {
     ))
 }
 
+/// A JSON state file that is a report (or a rate limit), never a reason to fail: the default
+/// when it is missing or unreadable.
+pub fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Writes `value` as a pretty JSON state file, atomically, with the shared ownership.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    write_shared(path, &bytes)
+}
+
 /// Writes a small state file atomically (temp file + rename) with the shared ownership.
 pub fn write_shared(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;

@@ -12,9 +12,10 @@ use wazuh_misp::wazuh::xml;
 
 const BASE: u32 = 117_100;
 
-/// One stock rule, as the facts file has it.
+/// A rule: a stock one as the facts file has it, or one of ours as rendered.
 #[derive(Debug, Clone)]
-struct Stock {
+struct Rule {
+    id: u32,
     level: u8,
     frequency: Option<String>,
     timeframe: Option<String>,
@@ -22,6 +23,8 @@ struct Stock {
     same_source_ip: bool,
     if_sid: Vec<u32>,
     if_matched_sid: Vec<u32>,
+    /// (field, lookup, list path): ours only.
+    lists: Vec<(String, String, String)>,
     groups: Vec<String>,
 }
 
@@ -33,15 +36,17 @@ fn ids(s: &str) -> Vec<u32> {
     s.split(',').filter_map(|i| i.trim().parse().ok()).collect()
 }
 
-fn stock() -> BTreeMap<u32, Stock> {
+fn stock() -> BTreeMap<u32, Rule> {
     let text = include_str!("fixtures/native/stock-rules-4.14.7.tsv");
     let mut out = BTreeMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let c: Vec<&str> = line.split('\t').collect();
         assert_eq!(c.len(), 10, "{line}");
+        let id = c[0].parse().unwrap();
         out.insert(
-            c[0].parse().unwrap(),
-            Stock {
+            id,
+            Rule {
+                id,
                 level: c[1].parse().unwrap(),
                 frequency: opt(c[3]),
                 timeframe: opt(c[4]),
@@ -49,6 +54,7 @@ fn stock() -> BTreeMap<u32, Stock> {
                 same_source_ip: c[6] == "yes",
                 if_sid: ids(c[7]),
                 if_matched_sid: ids(c[8]),
+                lists: Vec::new(),
                 groups: c[9].split(',').map(str::to_string).collect(),
             },
         );
@@ -56,23 +62,7 @@ fn stock() -> BTreeMap<u32, Stock> {
     out
 }
 
-/// One of our rules, as rendered.
-#[derive(Debug, Clone)]
-struct Ours {
-    id: u32,
-    level: u8,
-    frequency: Option<String>,
-    timeframe: Option<String>,
-    ignore: Option<String>,
-    same_source_ip: bool,
-    if_sid: Vec<u32>,
-    if_matched_sid: Vec<u32>,
-    /// (field, lookup, list path)
-    lists: Vec<(String, String, String)>,
-    groups: Vec<String>,
-}
-
-fn ours(log_alert_level: u8) -> Vec<Ours> {
+fn ours(log_alert_level: u8) -> Vec<Rule> {
     let text = native_rules::render(BASE, log_alert_level).unwrap();
     let doc = xml::parse(text.as_bytes()).unwrap();
     let mut out = Vec::new();
@@ -102,7 +92,7 @@ fn ours(log_alert_level: u8) -> Vec<Ours> {
                         .map(str::to_string),
                 );
             }
-            out.push(Ours {
+            out.push(Rule {
                 id: attr("id").unwrap().parse().unwrap(),
                 level: attr("level").unwrap().parse().unwrap(),
                 frequency: attr("frequency"),
@@ -127,7 +117,7 @@ fn ours(log_alert_level: u8) -> Vec<Ours> {
     out
 }
 
-fn hits(rules: &[Ours]) -> impl Iterator<Item = &Ours> {
+fn hits(rules: &[Rule]) -> impl Iterator<Item = &Rule> {
     rules.iter().filter(|r| !r.lists.is_empty())
 }
 
@@ -214,7 +204,7 @@ fn no_stock_sibling_takes_an_event_before_ours_without_ours_under_it() {
 fn every_diverted_counter_has_a_companion_that_copies_it() {
     let stock = stock();
     let rules = ours(3);
-    let by_id: BTreeMap<u32, &Ours> = rules.iter().map(|r| (r.id, r)).collect();
+    let by_id: BTreeMap<u32, &Rule> = rules.iter().map(|r| (r.id, r)).collect();
     let mut checked = 0;
     for r in hits(&rules) {
         for parent in &r.if_sid {

@@ -37,14 +37,10 @@ impl Status {
     /// The recorded status, or the default when there is none (or it is unreadable: it is only a
     /// report, never a reason to fail).
     pub fn read(state_dir: &Path) -> Status {
-        std::fs::read(path(state_dir))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        crate::state::read_json(&path(state_dir))
     }
 
     pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::state::write_shared(&path(state_dir), &bytes)
+        crate::state::write_json(&path(state_dir), self)
     }
 }

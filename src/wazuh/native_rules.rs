@@ -60,16 +60,7 @@ pub fn lists_used() -> Vec<IocKind> {
 }
 
 fn kind_named(name: &str) -> Option<IocKind> {
-    [
-        IocKind::Ip,
-        IocKind::Domain,
-        IocKind::Url,
-        IocKind::Md5,
-        IocKind::Sha1,
-        IocKind::Sha256,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == name)
+    IocKind::ALL.into_iter().find(|k| k.as_str() == name)
 }
 
 fn placeholders() -> impl Iterator<Item = &'static str> {
