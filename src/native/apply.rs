@@ -120,7 +120,7 @@ struct Desired {
 struct Previous {
     path: PathBuf,
     text: Option<(Vec<u8>, FileMeta, SystemTime)>,
-    /// The hard link (or copy) of the previous `.cdb`, if there was one.
+    /// The copy of the previous `.cdb`, if there was one.
     cdb: Option<PathBuf>,
 }
 
@@ -194,6 +194,7 @@ pub fn apply(
     }
     if let Err(e) = outcome {
         restore(&previous);
+        let _ = std::fs::remove_dir_all(&previous_dir);
         return finish(&mut status, &state_dir, now, Err(e), false);
     }
 

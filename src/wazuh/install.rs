@@ -505,8 +505,15 @@ fn apply(
     for c in changes.iter().copied() {
         if c.label == native::LIST_LABEL && c.after.is_some() {
             if let Some(dir) = c.path.parent() {
-                native::ensure_lists_dir(dir, manager.gid)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                if let Err(e) = native::ensure_lists_dir(dir, manager.gid) {
+                    rollback(&applied, out);
+                    return Err(e).with_context(|| {
+                        format!(
+                            "cannot create {}; every change was rolled back",
+                            dir.display()
+                        )
+                    });
+                }
             }
         }
         if let Err(e) = write_change(&c.path, c.after.as_ref()) {
