@@ -4,6 +4,7 @@
 # source checkout. Not run by CI.
 #   scripts/native-facts.sh /path/to/wazuh [v4.14.7]
 # Columns: id level file frequency timeframe ignore same_source_ip if_sid if_matched_sid groups
+# if_group if_matched_group (rows in analysisd's load order: files by name, rules in file order).
 # (groups without the compliance tags: gdpr_, pci_dss_, hipaa_, nist_, tsc_, gpg13_, mitre).
 set -eu
 repo=${1:?usage: native-facts.sh WAZUH_CHECKOUT [TAG]}
@@ -37,12 +38,13 @@ for chunk in text.split("\x1e")[1:]:
         same = "yes" if re.search(r"<same_source_ip\s*/>|<same_srcip\s*/>", inner) else "no"
         rows.append([attrs.get("id", "?"), attrs.get("level", "?"), name,
                      attrs.get("frequency", "-"), attrs.get("timeframe", "-"), attrs.get("ignore", "-"),
-                     same, tag("if_sid"), tag("if_matched_sid"), ",".join(keep) or "-"])
-print("# id\tlevel\tfile\tfrequency\ttimeframe\tignore\tsame_source_ip\tif_sid\tif_matched_sid\tgroups")
+                     same, tag("if_sid"), tag("if_matched_sid"), ",".join(keep) or "-",
+                     tag("if_group"), tag("if_matched_group")])
+print("# id\tlevel\tfile\tfrequency\ttimeframe\tignore\tsame_source_ip\tif_sid\tif_matched_sid\tgroups\tif_group\tif_matched_group")
 for r in rows:
     print("\t".join(r))
 ' > "$out.full"
 # Keep the families native matching uses (sshd, PAM, web, Suricata, FIM, Sysmon, Windows, firewalls).
-grep -E '^#|	(0015-ossec_rules|0085-pam_rules|0095-sshd_rules|0245-web_rules|0475-suricata_rules|0595-win-sysmon_rules|0580-win-security_rules|0840-win_event_channel|0810-sysmon_id_3|0900-firewall_rules|0540-pfsense_rules|0999-malicious-ioc-rules|0280-attack_rules)\.xml	' "$out.full" > "$out"
+grep -E '^#|	(0015-ossec_rules|0085-pam_rules|0095-sshd_rules|0245-web_rules|0475-suricata_rules|0595-win-sysmon_rules|0580-win-security_rules|0840-win_event_channel|0955-WEF-baseline_rules|0810-sysmon_id_3|0900-firewall_rules|0540-pfsense_rules|0999-malicious-ioc-rules|0280-attack_rules)\.xml	' "$out.full" > "$out"
 rm -f "$out.full"
 echo "wrote $out ($(grep -vc '^#' "$out") rules)"

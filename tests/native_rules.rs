@@ -26,6 +26,12 @@ struct Rule {
     /// (field, lookup, list path): ours only.
     lists: Vec<(String, String, String)>,
     groups: Vec<String>,
+    /// Stock only: the group whose rules loaded before this one become its parents.
+    if_group: Option<String>,
+    /// The group whose rules' events this one counts (a group-based correlation).
+    if_matched_group: Option<String>,
+    /// Stock only: the position in analysisd's load order (the facts file's row order).
+    loaded: usize,
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -39,9 +45,9 @@ fn ids(s: &str) -> Vec<u32> {
 fn stock() -> BTreeMap<u32, Rule> {
     let text = include_str!("fixtures/native/stock-rules-4.14.7.tsv");
     let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
+    for (loaded, line) in text.lines().filter(|l| !l.starts_with('#')).enumerate() {
         let c: Vec<&str> = line.split('\t').collect();
-        assert_eq!(c.len(), 10, "{line}");
+        assert_eq!(c.len(), 12, "{line}");
         let id = c[0].parse().unwrap();
         out.insert(
             id,
@@ -56,6 +62,11 @@ fn stock() -> BTreeMap<u32, Rule> {
                 if_matched_sid: ids(c[8]),
                 lists: Vec::new(),
                 groups: c[9].split(',').map(str::to_string).collect(),
+                // Without if_sid or if_group, if_matched_group is the rule's if_group too
+                // (`src/analysisd/rules.c`, "If if_matched_group we must have a if_sid or if_group").
+                if_group: opt(c[10]).or_else(|| (c[7] == "-").then(|| opt(c[11])).flatten()),
+                if_matched_group: opt(c[11]),
+                loaded,
             },
         );
     }
@@ -111,10 +122,31 @@ fn ours(log_alert_level: u8) -> Vec<Rule> {
                     })
                     .collect(),
                 groups,
+                if_group: None,
+                if_matched_group: rule
+                    .child("if_matched_group")
+                    .map(|c| c.trimmed_text().into_owned()),
+                loaded: usize::MAX,
             });
         }
     }
     out
+}
+
+/// The stock children of a stock rule: by `<if_sid>`, and by `<if_group>` for a rule loaded
+/// after it that carries the group (`_AddtoRule` in `src/analysisd/rules_list.c` attaches an
+/// if_group rule to the rules loaded so far).
+fn stock_children<'a>(
+    stock: &'a BTreeMap<u32, Rule>,
+    parent: u32,
+) -> impl Iterator<Item = &'a Rule> + 'a {
+    let p = &stock[&parent];
+    stock.values().filter(move |c| {
+        c.if_sid.contains(&parent)
+            || c.if_group
+                .as_ref()
+                .is_some_and(|g| c.loaded > p.loaded && p.groups.contains(g))
+    })
 }
 
 fn hits(rules: &[Rule]) -> impl Iterator<Item = &Rule> {
@@ -177,11 +209,19 @@ fn no_stock_sibling_takes_an_event_before_ours_without_ours_under_it() {
     let wazuh_lists: BTreeSet<u32> = (99901..=99920).collect();
     // Documented in docs/native-rules.md: 4xx children that Wazuh itself leaves unalerted (level
     // 0 "ignore" rules: 31102, 31107, 31140, 31141), the 400/500 cross-cutting 31166/31167, 5758
-    // (maximum authentication attempts, level 8).
-    let accepted: BTreeSet<u32> = [31102, 31107, 31140, 31141, 31166, 31167, 5758].into();
+    // (maximum authentication attempts, level 8), the level-12 success correlations 40101 (a
+    // system user) and 40112 (success after failures, which our own rule mirrors for listed
+    // addresses), 92656 (RDP from the loopback address, never listed), and the group counters
+    // 40111 and 60204, children of every rule of their group loaded before them, which fire
+    // only once their own count is reached (our companion mirrors 60204's for listed addresses).
+    let accepted: BTreeSet<u32> = [
+        31102, 31107, 31140, 31141, 31166, 31167, 5758, 40101, 40111, 40112, 60204, 92656,
+    ]
+    .into();
     for r in hits(&rules) {
-        for parent in &r.if_sid {
-            for (id, child) in stock.iter().filter(|(_, s)| s.if_sid.contains(parent)) {
+        for parent in r.if_sid.iter().filter(|p| stock.contains_key(p)) {
+            for child in stock_children(&stock, *parent) {
+                let id = &child.id;
                 let before = child.level == 0 || child.level >= r.level;
                 if before
                     && !covered.contains(id)
@@ -296,5 +336,101 @@ fn a_higher_log_alert_level_raises_every_hit_to_it() {
     let high = ours(7);
     for (a, b) in hits(&low).zip(hits(&high)) {
         assert_eq!(b.level, a.level.max(7), "rule {}", a.id);
+    }
+}
+
+/// A group counter (`<if_matched_group>`) counts the events that end at a rule of its group
+/// loaded before it, unless that rule is counted by an `<if_matched_sid>` rule (an event goes to
+/// its rule's sid list, else to its group lists: `src/analysisd/analysisd.c`). Our rules load
+/// after every stock counter, so for each parent whose events such a counter loses, a companion
+/// counts our rule the same way; and a stock "success after failures" child tried before ours
+/// has its twin under ours, loaded after our companions so that it counts them.
+#[test]
+fn every_group_counter_that_loses_events_has_a_companion() {
+    let stock = stock();
+    let rules = ours(3);
+    // `$MS_FREQ` is a `<var>` of 0580-win-security_rules.xml.
+    let resolve = |f: &Option<String>| f.as_deref().map(|f| f.replace("$MS_FREQ", "8"));
+    let sid_counted = |p: u32| stock.values().any(|s| s.if_matched_sid.contains(&p));
+    let mut checked = Vec::new();
+    for r in hits(&rules) {
+        for p in r.if_sid.iter().filter_map(|p| stock.get(p)) {
+            // Without if_sid, a group rule is a child of the rules of its if_group loaded before
+            // it; a plain group counter's if_group is its if_matched_group.
+            for counter in stock.values().filter(|c| {
+                c.if_sid.is_empty()
+                    && c.if_matched_group.is_some()
+                    && c.loaded > p.loaded
+                    && c.if_group.as_ref().is_some_and(|g| p.groups.contains(g))
+            }) {
+                if counter.if_group != counter.if_matched_group {
+                    // A child that looks back (40112): its twin hangs under ours.
+                    let twin = rules
+                        .iter()
+                        .find(|t| {
+                            t.if_sid == [r.id] && t.if_matched_group == counter.if_matched_group
+                        })
+                        .unwrap_or_else(|| panic!("rule {}: no twin of {}", r.id, counter.id));
+                    assert_eq!(twin.level, counter.level, "{}", counter.id);
+                    assert_eq!(twin.timeframe, counter.timeframe, "{}", counter.id);
+                    assert_eq!(
+                        twin.same_source_ip, counter.same_source_ip,
+                        "{}",
+                        counter.id
+                    );
+                    assert!(
+                        rules.iter().all(|c| c.if_matched_sid.is_empty()
+                            || rules.iter().position(|x| x.id == c.id)
+                                < rules.iter().position(|x| x.id == twin.id)),
+                        "{} must load after every companion",
+                        twin.id
+                    );
+                    assert!(twin.groups.iter().any(|g| g == NATIVE_GROUP));
+                    checked.push((counter.id, twin.id));
+                } else if !sid_counted(p.id) {
+                    let companion = rules
+                        .iter()
+                        .find(|c| c.if_matched_sid == [r.id])
+                        .unwrap_or_else(|| {
+                            panic!("rule {} takes {}'s events from {}", r.id, p.id, counter.id)
+                        });
+                    assert_eq!(companion.level, counter.level, "{}", counter.id);
+                    assert_eq!(resolve(&companion.frequency), resolve(&counter.frequency));
+                    assert_eq!(companion.timeframe, counter.timeframe, "{}", counter.id);
+                    checked.push((counter.id, companion.id));
+                }
+            }
+        }
+    }
+    checked.sort();
+    checked.dedup();
+    // 40112 under sshd's success, 60204 for Windows logon failures.
+    assert_eq!(
+        checked.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+        [40112, 60204],
+        "{checked:?}"
+    );
+}
+
+/// The integration enriches a hit by looking up the alert's fields through the field map: every
+/// field a rule of ours reads must be one the field map reads, or the hit alerts unenriched.
+#[test]
+fn every_field_a_hit_rule_reads_is_one_the_runtime_looks_up() {
+    let map: BTreeSet<String> = wazuh_misp::fieldmap::default_rules()
+        .iter()
+        .map(|r| r.path.as_str().to_string())
+        .collect();
+    for r in hits(&ours(3)) {
+        let field = &r.lists[0].0;
+        // alerts.json: decoded fields under `data`; the FIM decoder's hashes as syscheck.*_after.
+        let path = match field.as_str() {
+            "md5" | "sha1" | "sha256" => format!("syscheck.{field}_after"),
+            _ => format!("data.{field}"),
+        };
+        assert!(
+            map.contains(&path),
+            "rule {}: {path} is not in the field map",
+            r.id
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! Native matching's lists: the mirror's indicators as Wazuh CDB lists, one per kind, for
-//! analysisd to match in-process (`cdb` owns the text format). Groundwork: the lists are built
-//! here, and `wazuh::ossec_conf::lists` declares them in ossec.conf; no rules use them yet and
-//! nothing writes them on a sync (native matching is not switched on anywhere).
+//! analysisd to match in-process (`cdb` owns the text format). The keys are built here;
+//! `native::apply` writes and puts them in force after a sync, `wazuh::ossec_conf::lists`
+//! declares them in ossec.conf, and `wazuh::native_rules` reads them in its rules.
 //!
 //! CDB lookups compare exact bytes (`OS_DBSeachKey`/`OS_DBSeachKeyAddress` in
-//! `src/analysisd/lists_list.c`), so a key must be spelled as the decoded field spells it. Every
-//! source prints IPv4 as a dotted quad, but IPv6 comes in three spellings: RFC 5952 compressed
+//! `src/analysisd/lists_list.c`), so a key must be spelled as the decoded field spells it. IPv4
+//! is written as a dotted quad (Windows logons that print `::ffff:a.b.c.d` stay with the
+//! runtime, as in Wazuh's own lists), but IPv6 comes in three spellings: RFC 5952 compressed
 //! (sshd, Windows), eight zero-padded groups (Suricata's `PrintInetIPv6`, ip6tables), and eight
 //! unpadded groups (Sysmon): an IPv6 key is written in all three.
 

@@ -306,6 +306,23 @@ mod tests {
     }
 
     #[test]
+    fn windows_logon_addresses_are_read_unmapped_and_placeholders_skipped() {
+        let f = "data.win.eventdata.ipAddress";
+        for (value, expected) in [
+            ("45.155.205.233", Some("45.155.205.233")),
+            ("::ffff:45.155.205.233", Some("45.155.205.233")),
+            ("2A0D:5600:24::ABCD", Some("2a0d:5600:24::abcd")),
+            ("-", None),
+            ("::1", None),
+            ("10.0.0.5", None),
+        ] {
+            let ex = run(json!({"data": {"win": {"eventdata": {"ipAddress": value}}}}));
+            let want: Vec<_> = expected.map(|v| (IocKind::Ip, v, f)).into_iter().collect();
+            assert_eq!(found(&ex), want, "{value}");
+        }
+    }
+
+    #[test]
     fn sysmon_dns_results_unmap_ipv4_and_skip_cname_records() {
         let ex = run(
             json!({"data": {"win": {"eventdata": {"queryName": "Malware-Drop.RU.",
