@@ -81,11 +81,20 @@ pub fn create_shared_truncated(path: &Path) -> io::Result<File> {
 /// A JSON state file that is a report (or a rate limit), never a reason to fail: the default
 /// when it is missing or unreadable.
 pub fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
-    std::fs::read(path)
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .and_then(|f| f.take(MAX_JSON_BYTES).read_to_end(&mut bytes))
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
+        .and_then(|_| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default()
 }
+
+/// Far above any state file we write: a larger one is not ours.
+const MAX_JSON_BYTES: u64 = 1 << 20;
 
 /// Writes `value` as a pretty JSON state file, atomically, with the shared ownership.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::home::{is_root, Perm};
+use common::home::{is_root, wazuh_uid, Perm};
 use common::*;
 use misp_double::{seed, MispDouble};
 use serde_json::{json, Value};
@@ -21,7 +21,8 @@ use wazuh_misp::wazuh::ossec_conf::lists::upsert_lists;
 use wazuh_misp::wazuh::ossec_conf::{upsert, Filters, IntegrationBlock};
 
 /// `-t` compiles every stale list (text newer than its `.cdb`, in whole seconds, or no `.cdb`)
-/// and prints a warning for any list holding the key in `stand-in/warn-key`.
+/// as `Lists_OP_MakeCDB` does (to `<list>.tmp`, renamed over the `.cdb`), and prints a warning
+/// for any list holding the key in `stand-in/warn-key`.
 const ANALYSISD: &str = r#"#!/bin/sh
 home=$(cd "$(dirname "$0")/.." && pwd)
 dir="$home/stand-in"
@@ -36,7 +37,7 @@ if [ "$1" = "-t" ] && [ "$(basename "$0")" = "wazuh-analysisd" ]; then
     case "$f" in *.cdb|*.tmp) continue ;; esac
     [ -f "$f" ] || continue
     if [ ! -e "$f.cdb" ] || [ "$(stat -c %Y "$f")" -gt "$(stat -c %Y "$f.cdb")" ]; then
-      cp "$f" "$f.cdb"
+      cp "$f" "$f.tmp" && chmod 0660 "$f.tmp" && mv "$f.tmp" "$f.cdb"
     fi
     if [ -e "$dir/warn-key" ] && grep -qF "$(cat "$dir/warn-key")" "$f"; then
       echo "2026/12/05 07:00:00 wazuh-analysisd: WARNING: (9999): stand-in refuses a key in $f."
@@ -112,13 +113,15 @@ fn compile(dir: &Path) {
         }
         let cdb = PathBuf::from(format!("{name}.cdb"));
         if !cdb.exists() || secs(&p) > secs(&cdb) {
-            std::fs::copy(&p, &cdb).unwrap();
+            let tmp = PathBuf::from(format!("{name}.tmp"));
+            std::fs::copy(&p, &tmp).unwrap();
+            std::fs::rename(&tmp, &cdb).unwrap();
         }
     }
 }
 
-/// A file's bytes and mtime in seconds.
-type FileState = (Vec<u8>, i64);
+/// A file's bytes, mtime in seconds, and owner, group and mode.
+type FileState = (Vec<u8>, i64, (u32, u32, u32));
 
 const OK: &str = r#"{"error":0,"message":"ok","data":[]}"#;
 
@@ -210,7 +213,10 @@ impl NativeHome {
                 self.list(kind),
                 PathBuf::from(format!("{}.cdb", self.list(kind).display())),
             ] {
-                let state = std::fs::read(&p).ok().map(|b| (b, secs(&p)));
+                let state = std::fs::read(&p).ok().map(|b| {
+                    let m = std::fs::metadata(&p).unwrap();
+                    (b, secs(&p), (m.uid(), m.gid(), m.mode() & 0o7777))
+                });
                 out.push((p.display().to_string(), state));
             }
         }
@@ -282,7 +288,18 @@ fn a_sync_writes_the_lists_compiles_them_and_reloads_once() {
     let s = h.status();
     assert_eq!(s["last_result"], "ok", "{s}");
     assert!(s["keys"]["misp-ip"].as_u64().unwrap() > 0, "{s}");
-    assert!(!h.path().join("var/custom-misp/native-previous").exists());
+    // Nothing of ours is left beside the lists (the cluster would copy it to every worker).
+    let mut names: Vec<String> = std::fs::read_dir(h.path().join("etc/lists/wazuh-misp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            !KINDS
+                .iter()
+                .any(|k| *n == format!("misp-{k}") || *n == format!("misp-{k}.cdb"))
+        })
+        .collect();
+    names.sort();
+    assert!(names.is_empty(), "{names:?}");
 
     // Nothing changed in MISP: no list is touched and analysisd is left alone.
     let before = h.snapshot();
@@ -349,6 +366,11 @@ fn refused_lists_restore_the_previous_text_and_cdb_exactly() {
         let h = NativeHome::new(json!({}));
         let analysisd = Analysisd::bind(h.path(), OK);
         assert_eq!(h.sync().0, 0);
+        // analysisd compiles as user wazuh: the .cdb that comes back must still be its own.
+        if let (true, Some(gid)) = (is_root(), wazuh_gid()) {
+            let cdb = format!("{}.cdb", h.list("ip").display());
+            std::os::unix::fs::chown(&cdb, Some(wazuh_uid().unwrap()), Some(gid)).unwrap();
+        }
         h.change_a_list();
         let before = h.snapshot();
         analysisd.answer(&answers);
@@ -364,6 +386,53 @@ fn refused_lists_restore_the_previous_text_and_cdb_exactly() {
         assert_eq!(h.status()["last_result"], result);
         assert!(h.home.log().contains("native matching"), "{}", h.home.log());
     }
+}
+
+/// A run killed after writing the lists and before the reload leaves them on disk, never put in
+/// force: the next sync judges and reloads them, though nothing on disk has to change.
+#[test]
+fn lists_written_but_never_put_in_force_are_reloaded_by_the_next_sync() {
+    let h = NativeHome::new(json!({}));
+    let analysisd = Analysisd::bind(h.path(), OK);
+    assert_eq!(h.sync().0, 0);
+    assert_eq!(analysisd.requests(), 1);
+    // What the killed run left: the status of the lists before it.
+    let mut s = h.status();
+    s["lists_digest"] = json!("0");
+    s["built_from"] = json!("");
+    std::fs::write(
+        h.path().join("var/custom-misp/native.status"),
+        s.to_string(),
+    )
+    .unwrap();
+    h.allow_reload();
+    let before = h.snapshot();
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("native matching: analysisd reloaded"), "{out}");
+    assert_eq!(analysisd.requests(), 2);
+    assert_eq!(h.snapshot(), before, "nothing rewritten");
+    // Now in force: the next sync leaves analysisd alone.
+    h.allow_reload();
+    assert_eq!(h.sync().0, 0);
+    assert_eq!(analysisd.requests(), 2);
+}
+
+/// A warning that names our lists means they match nothing: refused even when the manager
+/// printed it before our change.
+#[test]
+fn a_reload_warning_about_our_lists_is_refused_even_if_known() {
+    let h = NativeHome::new(json!({}));
+    let analysisd = Analysisd::bind(h.path(), OK);
+    assert_eq!(h.sync().0, 0);
+    std::fs::write(h.path().join("stand-in/warn-key"), "misp").unwrap();
+    h.change_a_list();
+    let before = h.snapshot();
+    let (code, out) = h.sync();
+    assert_eq!(code, 9, "{out}");
+    assert!(out.contains("(9999)"), "{out}");
+    assert_eq!(h.snapshot(), before);
+    assert_eq!(analysisd.requests(), 1);
 }
 
 #[test]

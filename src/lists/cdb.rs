@@ -77,34 +77,26 @@ pub fn write_list(path: &Path, text: &[u8], meta: atomic::FileMeta) -> io::Resul
     if std::fs::read(path).is_ok_and(|old| old == text) {
         return Ok(false);
     }
-    atomic::write_atomic(path, text, meta)?;
-    make_stale(path)?;
+    atomic::write_atomic_at(path, text, meta, Some(stale_mtime(path)))?;
     Ok(true)
 }
 
-/// Dates the text at least one whole second after its `.cdb`, if there is one, so analysisd's
-/// strict seconds comparison rebuilds it even when both were written within the same second.
-pub fn make_stale(list: &Path) -> io::Result<()> {
-    let Ok(compiled) = std::fs::metadata(cdb_path(list)).and_then(|m| m.modified()) else {
-        return Ok(());
+/// A date for a new text of `list` at least one whole second after its `.cdb`, if there is one,
+/// so analysisd's strict seconds comparison rebuilds it even when both were written within the
+/// same second.
+fn stale_mtime(list: &Path) -> std::time::SystemTime {
+    let now = std::time::SystemTime::now();
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
     };
-    let compiled_s = compiled
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let text = std::fs::metadata(list)?.modified()?;
-    let text_s = text
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    if text_s > compiled_s {
-        return Ok(());
+    match std::fs::symlink_metadata(cdb_path(list)).and_then(|m| m.modified()) {
+        Ok(compiled) if secs(now) <= secs(compiled) => {
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs(compiled) + 1)
+        }
+        _ => now,
     }
-    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(compiled_s + 1);
-    std::fs::File::options()
-        .write(true)
-        .open(list)?
-        .set_modified(when)
 }
 
 #[cfg(test)]

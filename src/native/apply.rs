@@ -8,15 +8,21 @@
 //! 2. A change within `native.min_reload_interval_s` of the last reload waits, touching nothing,
 //!    for the first sync after the interval (`pending_since` in the status).
 //! 3. Under the `etc` lock: `wazuh-analysisd -t` as a baseline, the previous text and `.cdb` of
-//!    each changed list kept (the `.cdb` copied into the state directory, never next to the
-//!    list: the cluster syncs every file of `etc/lists/` to the workers), the new texts written
-//!    atomically and dated after their `.cdb`, and `-t` again: a new finding restores the
-//!    previous files, `.cdb` included (`-t` compiles, as user wazuh).
+//!    each changed list kept (the text in memory, the `.cdb` held open: analysisd compiles a new
+//!    one beside it and renames it over, so the open inode keeps the old bytes; no copy lands in
+//!    `etc/lists/`, which the cluster syncs to the workers, nor in the wazuh-writable state
+//!    directory), the new texts written atomically and dated after their `.cdb`, and `-t` again:
+//!    a new finding restores the previous files, `.cdb` included, owner and date too (`-t`
+//!    compiles, as user wazuh). A finding that names our lists or rules file is a problem even
+//!    when the baseline had it: it means the lists match nothing.
 //! 4. One hot reload (4.13+). A refused ruleset (the old one stays active) or warnings that
 //!    `-t` did not print before our change restore the previous files; after warnings the old
 //!    files are reloaded too. Before 4.13 the lists apply at the next restart, or at once with
 //!    `native.restart_without_reload` through the safe restart. With analysisd not running they
 //!    apply when it starts: `-t` already judged them.
+//! 5. Lists on disk that were never put in force (a run killed before its reload, a restore that
+//!    failed) are judged and reloaded by the next run: the status records the digest of the
+//!    lists in force, not of the files.
 
 use super::status::NativeStatus;
 use crate::ioc::IocKind;
@@ -30,13 +36,12 @@ use crate::wazuh::reload::{self, Reload, ReloadError};
 use crate::wazuh::service::{self, CheckReport, ServiceManager};
 use crate::wazuh::{home, native_rules};
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::hash::Hasher;
-use std::io;
+use std::io::{self, Read, Seek};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-
-/// Where the previous `.cdb` files wait while a change is judged, in the state directory.
-const PREVIOUS_DIR: &str = "native-previous";
 /// A reload of a 1,000,000-key list took 0.68 s on a real 4.14.7; this is the backstop.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -79,6 +84,11 @@ pub enum ApplyError {
     Protocol(String),
     #[error("the restart failed, so the previous lists were restored: {0}")]
     Restart(String),
+    #[error("{cause}; BUT the previous lists could not all be restored ({}): the next sync judges and reloads what is on disk", .failures.join("; "))]
+    NotRestored {
+        cause: Box<ApplyError>,
+        failures: Vec<String>,
+    },
     #[error("analysisd refused the ruleset with the lists the master delivered and keeps its previous one: {}", .0.join("; "))]
     DeliveredRefused(Vec<String>),
 }
@@ -95,6 +105,7 @@ impl ApplyError {
             ApplyError::Protocol(_) => "protocol",
             ApplyError::Restart(_) => "restart_failed",
             ApplyError::DeliveredRefused(_) => "failed",
+            ApplyError::NotRestored { .. } => "not_restored",
         }
     }
 }
@@ -120,8 +131,9 @@ struct Desired {
 struct Previous {
     path: PathBuf,
     text: Option<(Vec<u8>, FileMeta, SystemTime)>,
-    /// The copy of the previous `.cdb`, if there was one.
-    cdb: Option<PathBuf>,
+    /// The previous `.cdb`, held open (analysisd renames a new one over the name,
+    /// `Lists_OP_MakeCDB` in `src/analysisd/lists_make.c`, so this inode keeps the old bytes).
+    cdb: Option<(File, FileMeta, SystemTime)>,
 }
 
 /// Writes the lists the mirror implies and puts them in force. `now` is the Unix time.
@@ -142,16 +154,21 @@ pub fn apply(
     let state_dir = home::state_dir(home);
     check_installed(home)?;
     let mut status = NativeStatus::read(&state_dir);
-    let built_from = source_stamp(&state_dir);
+    let built_from = source_stamp(home, &state_dir);
     if status.pending_since == 0 && !built_from.is_empty() && status.built_from == built_from {
         return Ok(Applied::Unchanged);
     }
     let desired = desired_lists(home, loaded, mirror);
+    let desired_digest = digest(desired.iter().map(|d| &d.text[..]));
     let changed: Vec<&Desired> = desired
         .iter()
         .filter(|d| std::fs::read(&d.path).ok().as_deref() != Some(&d.text[..]))
         .collect();
-    if changed.is_empty() {
+    // On disk already, but never put in force (empty lists are what install put in force).
+    let unapplied = changed.is_empty()
+        && status.lists_digest != desired_digest
+        && !(status.lists_digest.is_empty() && desired.iter().all(|d| d.text.is_empty()));
+    if changed.is_empty() && !unapplied {
         if status.pending_since != 0 || status.built_from != built_from {
             status.pending_since = 0;
             status.built_from = built_from;
@@ -173,28 +190,41 @@ pub fn apply(
     let etc = home.join("etc");
     let _lock = DirLock::acquire(&etc, Duration::from_secs(30))
         .map_err(io_err(format!("cannot lock {}", etc.display())))?;
+    // Again under the lock: an install may have turned native matching off meanwhile.
+    check_installed(home)?;
     let lists_dir = home.join(home::LISTS_DIR);
     atomic::remove_stale_temps(&lists_dir).map_err(io_err("cannot tidy the lists folder"))?;
     let baseline =
         service::check_analysisd(home).map_err(io_err("cannot run wazuh-analysisd -t"))?;
-    let previous_dir = state_dir.join(PREVIOUS_DIR);
-    let previous = keep_previous(&changed, &previous_dir)?;
-    let names: Vec<String> = changed.iter().map(|d| d.rel.clone()).collect();
+    let previous = keep_previous(&changed)?;
+    let names: Vec<String> = if unapplied {
+        desired.iter().map(|d| d.rel.clone()).collect()
+    } else {
+        changed.iter().map(|d| d.rel.clone()).collect()
+    };
     let meta = list_meta(manager);
 
     let mut outcome = write_all(&changed, meta);
     if outcome.is_ok() {
         outcome = match service::check_analysisd(home) {
-            Ok(after) => match after.new_problems(&baseline) {
-                p if p.is_empty() => Ok(()),
-                p => Err(ApplyError::Rejected(p)),
-            },
+            Ok(after) => {
+                let mut p = after.new_problems(&baseline);
+                let known: Vec<String> = ours(after.findings.iter())
+                    .filter(|f| !p.contains(f))
+                    .cloned()
+                    .collect();
+                p.extend(known);
+                if p.is_empty() {
+                    Ok(())
+                } else {
+                    Err(ApplyError::Rejected(p))
+                }
+            }
             Err(e) => Err(io_err("cannot run wazuh-analysisd -t")(e)),
         };
     }
     if let Err(e) = outcome {
-        restore(&previous);
-        let _ = std::fs::remove_dir_all(&previous_dir);
+        let e = restored(&previous, e);
         return finish(&mut status, &state_dir, now, Err(e), false);
     }
 
@@ -204,46 +234,44 @@ pub fn apply(
             if new.is_empty() {
                 Ok(Applied::Reloaded { lists: names })
             } else {
-                restore(&previous);
+                let e = restored(&previous, ApplyError::NewWarnings(new));
                 let _ = reload::reload_ruleset(home, RELOAD_TIMEOUT);
-                Err(ApplyError::NewWarnings(new))
+                Err(e)
             }
         }
         Ok(Reload::Failed { messages }) => {
             // The old ruleset stays active; it opens a list lazily, so the previous .cdb must
             // be back in place for lists it has not opened yet.
-            restore(&previous);
-            Err(ApplyError::ReloadFailed(messages))
+            Err(restored(&previous, ApplyError::ReloadFailed(messages)))
         }
         Ok(Reload::Unsupported) if native.restart_without_reload => {
             match service::restart(home, ServiceManager::Auto) {
                 Ok(service::Restart::NotRunning) => Ok(Applied::AtStart { lists: names }),
                 Ok(_) => Ok(Applied::Restarted { lists: names }),
                 Err(message) => {
-                    restore(&previous);
+                    let e = restored(&previous, ApplyError::Restart(message));
                     let _ = service::restart_forced(home, ServiceManager::Auto);
-                    Err(ApplyError::Restart(message))
+                    Err(e)
                 }
             }
         }
         Ok(Reload::Unsupported) => Ok(Applied::AtRestart { lists: names }),
         Err(ReloadError::Connect { .. }) => Ok(Applied::AtStart { lists: names }),
         Err(ReloadError::Protocol(message)) => {
-            restore(&previous);
+            let e = restored(&previous, ApplyError::Protocol(message));
             let _ = reload::reload_ruleset(home, RELOAD_TIMEOUT);
-            Err(ApplyError::Protocol(message))
+            Err(e)
         }
     };
-    let _ = std::fs::remove_dir_all(&previous_dir);
     if result.is_ok() {
         status.keys = desired
             .iter()
             .map(|d| (lists::list_name(d.kind), d.keys))
             .collect();
         status.refused = desired.iter().map(|d| d.refused).sum();
-        status.lists_digest = digest(desired.iter().map(|d| &d.text[..]));
+        status.lists_digest = desired_digest;
         status.lists_written_at = now;
-        status.built_from = built_from;
+        status.built_from = source_stamp(home, &state_dir);
     }
     let reached = !matches!(result, Ok(Applied::AtStart { .. }));
     finish(&mut status, &state_dir, now, result, reached)
@@ -274,6 +302,10 @@ fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Appli
     let delivered = digest(texts.iter().map(Vec::as_slice));
     let mut status = NativeStatus::read(&state_dir);
     if delivered == status.lists_digest {
+        if status.pending_since != 0 {
+            status.pending_since = 0;
+            write_status(&status, &state_dir)?;
+        }
         return Ok(Applied::Unchanged);
     }
     let until = status
@@ -291,7 +323,12 @@ fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Appli
         .map(native_rules::list_path)
         .collect();
     let result = match reload::reload_ruleset(home, RELOAD_TIMEOUT) {
-        Ok(Reload::Done { .. }) => Ok(Applied::Reloaded { lists: names }),
+        // A worker has no baseline of its own to compare with (the master judged the files),
+        // but a warning naming our lists or rules means they match nothing here.
+        Ok(Reload::Done { warnings }) => match ours(warnings.iter()).cloned().collect::<Vec<_>>() {
+            w if w.is_empty() => Ok(Applied::Reloaded { lists: names }),
+            w => Err(ApplyError::DeliveredRefused(w)),
+        },
         Ok(Reload::Failed { messages }) => Err(ApplyError::DeliveredRefused(messages)),
         Ok(Reload::Unsupported) => Ok(Applied::AtRestart { lists: names }),
         Err(ReloadError::Connect { .. }) => Ok(Applied::AtStart { lists: names }),
@@ -306,25 +343,28 @@ fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Appli
     finish(&mut status, &state_dir, now, result, reached)
 }
 
-/// The mirror file's identity (inode, size, mtime) and the lists we write: what the lists in
-/// force were built from. Empty when there is no mirror.
-fn source_stamp(state_dir: &Path) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(m) = std::fs::metadata(state_dir.join(crate::mirror::MIRROR_FILE)) else {
-        return String::new();
+/// The mirror file's identity (inode, size, mtime) and each list file's: what the lists in force
+/// were built from, and what they are (an install that recreates them changes it). Empty when
+/// there is no mirror.
+fn source_stamp(home: &Path, state_dir: &Path) -> String {
+    let identity = |p: &Path| {
+        std::fs::symlink_metadata(p).map_or_else(
+            |_| "-".to_string(),
+            |m| format!("{}:{}:{}.{}", m.ino(), m.size(), m.mtime(), m.mtime_nsec()),
+        )
     };
-    let lists: Vec<String> = native_rules::lists_used()
+    let mirror = state_dir.join(crate::mirror::MIRROR_FILE);
+    if !mirror.is_file() {
+        return String::new();
+    }
+    let mut out = identity(&mirror);
+    for rel in native_rules::lists_used()
         .into_iter()
         .map(native_rules::list_path)
-        .collect();
-    format!(
-        "{}:{}:{}.{} {}",
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec(),
-        lists.join(",")
-    )
+    {
+        out.push_str(&format!(" {rel}={}", identity(&home.join(&rel))));
+    }
+    out
 }
 
 /// Our lists must be declared in ossec.conf and our rules installed, or the lists match nothing.
@@ -384,16 +424,14 @@ fn list_meta(manager: &Manager) -> FileMeta {
     }
 }
 
-fn keep_previous(changed: &[&Desired], dir: &Path) -> Result<Vec<Previous>, ApplyError> {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+fn keep_previous(changed: &[&Desired]) -> Result<Vec<Previous>, ApplyError> {
     let mut kept = Vec::new();
     for d in changed {
         let text = match std::fs::read(&d.path) {
             Ok(bytes) => {
                 let meta = FileMeta::of(&d.path)
                     .map_err(io_err(format!("cannot read {}", d.path.display())))?;
-                let mtime = std::fs::metadata(&d.path)
+                let mtime = std::fs::symlink_metadata(&d.path)
                     .and_then(|m| m.modified())
                     .map_err(io_err(format!("cannot read {}", d.path.display())))?;
                 Some((bytes, meta, mtime))
@@ -402,14 +440,27 @@ fn keep_previous(changed: &[&Desired], dir: &Path) -> Result<Vec<Previous>, Appl
             Err(e) => return Err(io_err(format!("cannot read {}", d.path.display()))(e)),
         };
         let compiled = cdb::cdb_path(&d.path);
-        let cdb = if compiled.is_file() {
-            let saved = dir.join(format!("{}.cdb", lists::list_name(d.kind)));
-            // A copy, not a hard link: whatever rewrites the .cdb in place cannot reach it.
-            copy_with_mtime(&compiled, &saved)
-                .map_err(io_err(format!("cannot keep {}", compiled.display())))?;
-            Some(saved)
-        } else {
-            None
+        let cdb = match File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&compiled)
+        {
+            Ok(file) => {
+                let m = file
+                    .metadata()
+                    .map_err(io_err(format!("cannot read {}", compiled.display())))?;
+                let meta = FileMeta {
+                    uid: m.uid(),
+                    gid: m.gid(),
+                    mode: m.mode() & 0o7777,
+                };
+                let mtime = m
+                    .modified()
+                    .map_err(io_err(format!("cannot read {}", compiled.display())))?;
+                Some((file, meta, mtime))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err(format!("cannot keep {}", compiled.display()))(e)),
         };
         kept.push(Previous {
             path: d.path.clone(),
@@ -418,15 +469,6 @@ fn keep_previous(changed: &[&Desired], dir: &Path) -> Result<Vec<Previous>, Appl
         });
     }
     Ok(kept)
-}
-
-fn copy_with_mtime(from: &Path, to: &Path) -> io::Result<()> {
-    std::fs::copy(from, to)?;
-    let mtime = std::fs::metadata(from)?.modified()?;
-    std::fs::File::options()
-        .write(true)
-        .open(to)?
-        .set_modified(mtime)
 }
 
 fn write_all(changed: &[&Desired], default_meta: FileMeta) -> Result<(), ApplyError> {
@@ -438,61 +480,79 @@ fn write_all(changed: &[&Desired], default_meta: FileMeta) -> Result<(), ApplyEr
     Ok(())
 }
 
-/// Puts every kept text and `.cdb` back as it was (mtimes included, so the old `.cdb` is not
-/// stale), and removes the `.cdb` our `-t` compiled where there was none.
-fn restore(previous: &[Previous]) {
-    for p in previous {
-        let compiled = cdb::cdb_path(&p.path);
-        let _ = match &p.text {
-            Some((bytes, meta, mtime)) => {
-                atomic::write_atomic(&p.path, bytes, *meta).and_then(|_| {
-                    std::fs::File::options()
-                        .write(true)
-                        .open(&p.path)?
-                        .set_modified(*mtime)
-                })
-            }
-            None => atomic::remove_durable(&p.path).map(|_| ()),
-        };
-        let _ = match &p.cdb {
-            Some(saved) => restore_cdb(saved, &compiled),
-            None => atomic::remove_durable(&compiled).map(|_| ()),
-        };
+/// `cause`, after putting the previous files back; a restore that failed is said, never hidden.
+fn restored(previous: &[Previous], cause: ApplyError) -> ApplyError {
+    match restore(previous) {
+        failures if failures.is_empty() => cause,
+        failures => ApplyError::NotRestored {
+            cause: Box::new(cause),
+            failures,
+        },
     }
 }
 
-fn restore_cdb(saved: &Path, compiled: &Path) -> io::Result<()> {
-    let mut tmp = compiled.as_os_str().to_owned();
-    tmp.push(".wazuh-misp-restore.tmp");
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    copy_with_mtime(saved, &tmp)?;
-    std::fs::rename(&tmp, compiled)
+/// Puts every kept text and `.cdb` back as it was (owner, mode and mtime included, so the old
+/// `.cdb` is readable by analysisd and not stale), and removes the `.cdb` our `-t` compiled where
+/// there was none. Returns what could not be restored.
+fn restore(previous: &[Previous]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for p in previous {
+        let compiled = cdb::cdb_path(&p.path);
+        let text = match &p.text {
+            Some((bytes, meta, mtime)) => {
+                atomic::write_atomic_at(&p.path, bytes, *meta, Some(*mtime))
+            }
+            None => atomic::remove_durable(&p.path).map(|_| ()),
+        };
+        if let Err(e) = text {
+            failures.push(format!("{}: {e}", p.path.display()));
+        }
+        let cdb = match &p.cdb {
+            Some((file, meta, mtime)) => {
+                let mut bytes = Vec::new();
+                let mut file = file;
+                file.rewind()
+                    .and_then(|_| file.read_to_end(&mut bytes))
+                    .and_then(|_| atomic::write_atomic_at(&compiled, &bytes, *meta, Some(*mtime)))
+            }
+            None => atomic::remove_durable(&compiled).map(|_| ()),
+        };
+        if let Err(e) = cdb {
+            failures.push(format!("{}: {e}", compiled.display()));
+        }
+    }
+    failures
 }
 
-/// The reload's warnings that our baseline `-t` did not print, compared on their `(NNNN): …`
-/// text: `-t` prefixes the program and level, the reload's `data` may not.
+/// The reload's warnings that our baseline `-t` did not print. `-t` prints the program and the
+/// level (`wazuh-analysisd: WARNING: …`), the reload's `data` the message alone
+/// (`os_analysisd_string_log_msg`), so both are compared on the message.
 pub fn new_warnings(warnings: &[String], baseline: &CheckReport) -> Vec<String> {
-    let known: BTreeSet<&str> = baseline.findings.iter().map(|f| coded(f)).collect();
+    let known: BTreeSet<&str> = baseline.findings.iter().map(|f| message(f)).collect();
     warnings
         .iter()
-        .filter(|w| !known.contains(coded(w)))
+        .filter(|w| !known.contains(message(w)))
+        .chain(ours(warnings.iter()).filter(|w| known.contains(message(w))))
         .cloned()
         .collect()
 }
 
-/// From the `(NNNN):` code on, or the whole text when it has none.
-fn coded(text: &str) -> &str {
-    let bytes = text.as_bytes();
-    (0..bytes.len())
-        .find(|&i| {
-            bytes.get(i) == Some(&b'(')
-                && bytes
-                    .get(i + 1..i + 5)
-                    .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-                && bytes.get(i + 5..i + 7) == Some(b"):")
-        })
-        .map_or(text.trim(), |i| text[i..].trim())
+/// A finding's message: after its level tag, when it has one.
+fn message(text: &str) -> &str {
+    ["CRITICAL:", "ERROR:", "WARNING:", "INFO:"]
+        .iter()
+        .filter_map(|tag| text.find(tag).map(|at| at + tag.len()))
+        .min()
+        .map_or(text, |at| &text[at..])
+        .trim()
+}
+
+/// Findings that name our lists or our rules file: whatever the baseline said, they mean our
+/// lists match nothing.
+fn ours<'a>(findings: impl Iterator<Item = &'a String>) -> impl Iterator<Item = &'a String> {
+    findings.filter(|f| {
+        f.contains(&format!("{}/", home::LISTS_DIR)) || f.contains(native_rules::NATIVE_RULES_FILE)
+    })
 }
 
 /// A digest of the lists in force (not a security boundary: it tells "the same lists" apart).
@@ -553,20 +613,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reload_warnings_compare_on_their_code_and_text() {
+    fn reload_warnings_compare_on_their_message() {
         let mut baseline = CheckReport::default();
-        baseline
-            .findings
-            .insert("wazuh-analysisd: WARNING: (7617): Signature ID '1' was not found.".into());
-        let warnings = vec![
-            "(7617): Signature ID '1' was not found.".to_string(),
-            "WARNING: (7616): List 'etc/lists/wazuh-misp/misp-ip' could not be loaded.".into(),
-        ];
-        assert_eq!(
-            new_warnings(&warnings, &baseline),
-            ["WARNING: (7616): List 'etc/lists/wazuh-misp/misp-ip' could not be loaded."]
-        );
-        assert_eq!(coded("no code here "), "no code here");
+        for f in [
+            "wazuh-analysisd: WARNING: (7617): Signature ID '1' was not found.",
+            "wazuh-analysisd: WARNING: Mitre Technique ID 'T0000' not found in database.",
+            "wazuh-analysisd: WARNING: (7616): List 'etc/lists/wazuh-misp/misp-domain' could not be loaded. Rule '117164' will be ignored.",
+        ] {
+            baseline.findings.insert(f.into());
+        }
+        // As the reload's `data` has them: the message alone.
+        let warnings: Vec<String> = [
+            "(7617): Signature ID '1' was not found.",
+            "Mitre Technique ID 'T0000' not found in database.",
+            "(7616): List 'etc/lists/wazuh-misp/misp-ip' could not be loaded. Rule '117126' will be ignored.",
+            "(7616): List 'etc/lists/wazuh-misp/misp-domain' could not be loaded. Rule '117164' will be ignored.",
+        ]
+        .map(String::from)
+        .into();
+        // New, and ours even though the baseline had it.
+        assert_eq!(new_warnings(&warnings, &baseline), warnings[2..]);
+        assert_eq!(message(" no tag here "), "no tag here");
     }
 
     #[test]

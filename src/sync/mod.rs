@@ -222,6 +222,9 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
             if let Err(e) = status.write(&dir) {
                 log.warning(format!("sync: cannot record its status: {e}"));
             }
+            // The previous mirror stays in use, and so does native matching: a change deferred
+            // by the reload interval, or lists the cluster delivered to a worker, still apply.
+            let _ = native(home, &loaded, &path, &log, out, opts.json);
             if opts.json {
                 let _ = writeln!(
                     out,

@@ -30,6 +30,17 @@ impl FileMeta {
 /// Replaces (or creates) `path` with `bytes` so that readers only ever see the old or the new
 /// content. Works while another process executes the old file (rename, not overwrite).
 pub fn write_atomic(path: &Path, bytes: &[u8], meta: FileMeta) -> io::Result<()> {
+    write_atomic_at(path, bytes, meta, None)
+}
+
+/// [`write_atomic`], the new file dated `mtime` before it takes the name: setting it afterwards
+/// would open the name again, which someone else may have replaced by then.
+pub fn write_atomic_at(
+    path: &Path,
+    bytes: &[u8],
+    meta: FileMeta,
+    mtime: Option<std::time::SystemTime>,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -45,6 +56,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], meta: FileMeta) -> io::Result<()>
         }
         // After chown: chown clears set-id bits.
         tmp.set_permissions(fs::Permissions::from_mode(meta.mode))?;
+        if let Some(mtime) = mtime {
+            tmp.set_modified(mtime)?;
+        }
         tmp.sync_all()?;
         fs::rename(&tmp_path, path)?;
         sync_dir(dir)

@@ -152,6 +152,7 @@ pub fn plan_install(
             configured: false,
             purge_state_dir: false,
             create_state_dir: true,
+            native_removed: false,
             _lock: lock,
         });
     }
@@ -250,6 +251,7 @@ pub fn plan_install(
     }
     let on = native_on.then_some((base, inspection.log_alert_level));
     let (conf_text, native_changes) = native::plan(home, &manager, on, &edit.text, out)?;
+    let native_removed = on.is_none() && native_changes.iter().any(FileChange::changes);
     conf.after = Some((conf_text, original.1));
     plan.push(conf);
     plan.extend(native_changes);
@@ -303,6 +305,7 @@ pub fn plan_install(
         configured: true,
         purge_state_dir: false,
         create_state_dir: true,
+        native_removed,
         _lock: lock,
     })
 }
@@ -349,6 +352,7 @@ pub fn uninstall(home: &Path, opts: &UninstallOptions, out: &mut dyn Write) -> R
         configured: true,
         purge_state_dir: opts.purge,
         create_state_dir: false,
+        native_removed,
         _lock: lock,
     };
     if opts.dry_run {
@@ -356,12 +360,6 @@ pub fn uninstall(home: &Path, opts: &UninstallOptions, out: &mut dyn Write) -> R
     }
     if !plan.apply(opts.restart, opts.service, out)? {
         writeln!(out, "nothing to remove")?;
-    }
-    if native_removed {
-        let _ = std::fs::remove_dir(home.join(home::LISTS_DIR));
-        if !opts.restart {
-            native::reload_after_removal(home, out)?;
-        }
     }
     Ok(())
 }
@@ -422,6 +420,8 @@ pub struct Plan {
     pub configured: bool,
     purge_state_dir: bool,
     create_state_dir: bool,
+    /// The plan takes native matching's rules and lists away: analysisd must drop them too.
+    native_removed: bool,
     _lock: Option<DirLock>,
 }
 
@@ -461,6 +461,14 @@ impl Plan {
         let manager = &self.manager;
         let state_dir = home::state_dir(&manager.home);
         let changed = apply(manager, &self.changes, restart, service_manager, out)?;
+        if self.native_removed && changed {
+            let _ = std::fs::remove_dir(manager.home.join(home::LISTS_DIR));
+            // A restart already dropped them; without one, analysisd would keep rules whose
+            // `.cdb` is gone and log an error at every lookup.
+            if !restart {
+                native::reload_after_removal(&manager.home, out)?;
+            }
+        }
         if self.purge_state_dir {
             if state_dir.exists() {
                 std::fs::remove_dir_all(&state_dir)

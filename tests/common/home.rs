@@ -67,6 +67,13 @@ pub fn wazuh_gid() -> Option<u32> {
         .map(|g| g.gid.as_raw())
 }
 
+pub fn wazuh_uid() -> Option<u32> {
+    nix::unistd::User::from_name("wazuh")
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw())
+}
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }

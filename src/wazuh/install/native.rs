@@ -188,8 +188,9 @@ pub(super) fn ensure_lists_dir(dir: &Path, gid: u32) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770))
 }
 
-/// After `uninstall` took our rules and lists away without a restart: analysisd stops matching
-/// them at once where it can hot-reload (4.13+); elsewhere at the restart it already asks for.
+/// After `install` (native matching turned off) or `uninstall` took our rules and lists away
+/// without a restart: analysisd stops matching them at once where it can hot-reload (4.13+);
+/// elsewhere at the restart it already asks for.
 pub(super) fn reload_after_removal(home: &Path, out: &mut dyn Write) -> Result<()> {
     use crate::wazuh::reload::{reload_ruleset, Reload};
     match reload_ruleset(home, std::time::Duration::from_secs(60)) {
