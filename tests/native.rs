@@ -581,6 +581,17 @@ fn a_worker_writes_no_list_and_reloads_when_the_master_delivers_new_ones() {
     h.allow_reload();
     assert_eq!(h.sync().0, 0);
     assert_eq!(analysisd.requests(), 4);
+    // A reload that drops our lists is no success, though analysisd took the new ruleset.
+    deliver("198.51.100.9");
+    h.allow_reload();
+    analysisd.answer(&[
+        r#"{"error":0,"message":"ok","data":["(7616): List 'etc/lists/wazuh-misp/misp-ip' could not be loaded. Rule '117126' will be ignored."]}"#,
+        OK,
+    ]);
+    let (code, out) = h.sync();
+    assert_eq!(code, 9, "{out}");
+    assert!(out.contains("match nothing here"), "{out}");
+    assert_eq!(h.status()["last_result"], "new_warnings");
 }
 
 #[test]

@@ -91,6 +91,8 @@ pub enum ApplyError {
     },
     #[error("analysisd refused the ruleset with the lists the master delivered and keeps its previous one: {}", .0.join("; "))]
     DeliveredRefused(Vec<String>),
+    #[error("analysisd reloaded the lists the master delivered but warns about native matching's lists or rules, which then match nothing here (run `wazuh-misp doctor`): {}", .0.join("; "))]
+    DeliveredWarned(Vec<String>),
 }
 
 impl ApplyError {
@@ -105,6 +107,7 @@ impl ApplyError {
             ApplyError::Protocol(_) => "protocol",
             ApplyError::Restart(_) => "restart_failed",
             ApplyError::DeliveredRefused(_) => "failed",
+            ApplyError::DeliveredWarned(_) => "new_warnings",
             ApplyError::NotRestored { .. } => "not_restored",
         }
     }
@@ -327,7 +330,7 @@ fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Appli
         // but a warning naming our lists or rules means they match nothing here.
         Ok(Reload::Done { warnings }) => match ours(warnings.iter()).cloned().collect::<Vec<_>>() {
             w if w.is_empty() => Ok(Applied::Reloaded { lists: names }),
-            w => Err(ApplyError::DeliveredRefused(w)),
+            w => Err(ApplyError::DeliveredWarned(w)),
         },
         Ok(Reload::Failed { messages }) => Err(ApplyError::DeliveredRefused(messages)),
         Ok(Reload::Unsupported) => Ok(Applied::AtRestart { lists: names }),
