@@ -386,7 +386,7 @@ fn check_installed(home: &Path) -> Result<(), ApplyError> {
         .find(|p| !declared.contains(p))
     {
         return Err(ApplyError::NotInstalled(format!(
-            "ossec.conf does not declare {missing}"
+            "ossec.conf does not declare {missing} in its effective <ruleset> (the last one with <list> lines)"
         )));
     }
     if !home.join(native_rules::NATIVE_RULES_FILE).is_file() {

@@ -69,7 +69,7 @@ pub(super) fn native_checks(ctx: &Ctx) -> Vec<Check> {
         Check::fail(
             "native.lists_declared",
             format!(
-                "ossec.conf does not declare {}: analysisd drops every rule using it (warning 7616)",
+                "ossec.conf does not declare {} in its effective <ruleset> (the last one with <list> lines: each replaces the lists of those before it): analysisd drops every rule using it (warning 7616)",
                 missing
                     .iter()
                     .map(|s| s.as_str())

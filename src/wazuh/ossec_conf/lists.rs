@@ -32,6 +32,8 @@ struct Section<'d> {
     end: &'d Comment,
     /// Our exact lines, or `None` when the section was edited by hand.
     paths: Option<Vec<String>>,
+    /// No later `<ruleset>` declares lists: ours are loaded.
+    effective: bool,
 }
 
 fn is_marker(source: &[u8], c: &Comment, text: &str) -> bool {
@@ -40,7 +42,10 @@ fn is_marker(source: &[u8], c: &Comment, text: &str) -> bool {
 
 /// Our section, wherever it is.
 fn find<'d>(source: &[u8], rulesets: &[&'d Element]) -> Option<Section<'d>> {
-    for rs in rulesets {
+    for (at, rs) in rulesets.iter().enumerate() {
+        let effective = rulesets[at + 1..]
+            .iter()
+            .all(|later| later.children_named("list").next().is_none());
         let nodes = &rs.nodes;
         let Some(si) = nodes
             .iter()
@@ -63,6 +68,7 @@ fn find<'d>(source: &[u8], rulesets: &[&'d Element]) -> Option<Section<'d>> {
                 start,
                 end: start,
                 paths: None,
+                effective,
             });
         };
         let between = &nodes[si + 1..ei.unwrap_or(si)];
@@ -78,7 +84,12 @@ fn find<'d>(source: &[u8], rulesets: &[&'d Element]) -> Option<Section<'d>> {
                 _ => None,
             })
             .collect();
-        return Some(Section { start, end, paths });
+        return Some(Section {
+            start,
+            end,
+            paths,
+            effective,
+        });
     }
     None
 }
@@ -122,6 +133,19 @@ pub fn upsert_lists(original: &[u8], paths: &[String]) -> Result<ListsEdit, Conf
         .flat_map(|r| r.children_named("ruleset"))
         .collect();
     let (outcome, edit) = match find(original, &rulesets) {
+        // A later `<ruleset>` with lists (added by hand) replaces ours: move them after its own.
+        Some(Section {
+            paths: Some(_),
+            effective: false,
+            ..
+        }) => {
+            let removed = remove_lists(original)?;
+            let moved = upsert_lists(&removed.text, paths)?;
+            return Ok(ListsEdit {
+                text: moved.text,
+                outcome: Outcome::Updated,
+            });
+        }
         Some(Section { paths: None, .. }) => {
             return Ok(ListsEdit {
                 text: original.to_vec(),
@@ -219,14 +243,17 @@ pub fn remove_lists(original: &[u8]) -> Result<ListsEdit, ConfError> {
     })
 }
 
-/// The lists our section declares, when it is intact.
+/// The lists our section declares, when it is intact and loaded: a later `<ruleset>` that
+/// declares lists of its own replaces them (`Read_Rules` in `src/config/rules-config.c`).
 pub fn declared_lists(original: &[u8]) -> Option<Vec<String>> {
     let doc = load(original).ok()?;
     let rulesets: Vec<&Element> = doc
         .roots()
         .flat_map(|r| r.children_named("ruleset"))
         .collect();
-    find(original, &rulesets)?.paths
+    find(original, &rulesets)
+        .filter(|s| s.effective)
+        .and_then(|s| s.paths)
 }
 
 #[cfg(test)]
@@ -283,6 +310,28 @@ mod tests {
             upsert_lists(none.as_bytes(), &ours()),
             Err(ConfError::NoRuleset)
         ));
+    }
+
+    #[test]
+    fn a_later_ruleset_with_lists_moves_ours_after_its_own() {
+        let added = upsert_lists(STOCK.as_bytes(), &ours()).unwrap();
+        let later = String::from_utf8(added.text)
+            .unwrap()
+            .replace(
+                "</ossec_config>\n",
+                "</ossec_config>\n<ossec_config>\n  <ruleset>\n    <list>etc/lists/mine</list>\n  </ruleset>\n</ossec_config>\n",
+            );
+        // Ours are no longer loaded.
+        assert_eq!(declared_lists(later.as_bytes()), None);
+        let moved = upsert_lists(later.as_bytes(), &ours()).unwrap();
+        assert_eq!(moved.outcome, Outcome::Updated);
+        let text = String::from_utf8(moved.text.clone()).unwrap();
+        assert!(
+            text.contains("<list>etc/lists/mine</list>\n    <!-- wazuh-misp lists"),
+            "{text}"
+        );
+        assert_eq!(text.matches("wazuh-misp/misp-ip").count(), 1);
+        assert_eq!(declared_lists(&moved.text), Some(ours()));
     }
 
     #[test]
