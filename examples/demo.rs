@@ -172,14 +172,30 @@ fn native(
         native_rules::NATIVE_GROUP,
         "misp_native_ip"
     ]);
+    // Windows logon failures (4625) end at stock 60122; our child there reads the address the
+    // eventchannel decoder gives (win.eventdata.ipAddress).
+    let windows = json!({
+        "timestamp": "2026-11-27T06:07:00.000+0000", "id": "1764223620.9002",
+        "rule": {"level": 5, "description": "Windows: logon failure from MISP-listed 185.220.101.47.", "id": "117126",
+                 "groups": ["windows", "windows_security", "authentication_failed", native_rules::NATIVE_GROUP, "misp_native_ip"]},
+        "agent": {"id": "002", "name": "WIN-DC01", "ip": "10.0.0.20"},
+        "decoder": {"name": "windows_eventchannel"},
+        "data": {"win": {"system": {"eventID": "4625"},
+                 "eventdata": {"ipAddress": seed::BRUTE_FORCE_IP, "targetUserName": "administrator", "logonType": "10"}}}});
     run_alerts(
         home,
         integration,
         queue,
-        &[(
-            "native hit: sshd from a MISP-listed address (rule 117120)",
-            hit,
-        )],
+        &[
+            (
+                "native hit: sshd from a MISP-listed address (rule 117120)",
+                hit,
+            ),
+            (
+                "native hit: Windows logon failure from a MISP-listed address (rule 117126)",
+                windows,
+            ),
+        ],
     )?;
     Ok(())
 }
