@@ -44,7 +44,9 @@ print("# id\tlevel\tfile\tfrequency\ttimeframe\tignore\tsame_source_ip\tif_sid\t
 for r in rows:
     print("\t".join(r))
 ' > "$out.full"
-# Keep the families native matching uses (sshd, PAM, web, Suricata, FIM, Sysmon, Windows, firewalls).
-grep -E '^#|	(0015-ossec_rules|0085-pam_rules|0095-sshd_rules|0245-web_rules|0250-apache_rules|0260-nginx_rules|0475-suricata_rules|0595-win-sysmon_rules|0580-win-security_rules|0840-win_event_channel|0955-WEF-baseline_rules|0810-sysmon_id_3|0900-firewall_rules|0540-pfsense_rules|0999-malicious-ioc-rules|0280-attack_rules)\.xml	' "$out.full" > "$out"
+# Keep the families native matching uses (sshd, PAM, web, Suricata, FIM, Sysmon, Windows, firewalls),
+# and from every other file the rules attached by group (if_group, if_matched_group), which can
+# become children of those families' rules.
+awk -F'\t' '/^#/ || $3 ~ /^(0015-ossec_rules|0085-pam_rules|0095-sshd_rules|0245-web_rules|0250-apache_rules|0260-nginx_rules|0475-suricata_rules|0595-win-sysmon_rules|0580-win-security_rules|0840-win_event_channel|0955-WEF-baseline_rules|0810-sysmon_id_3|0900-firewall_rules|0540-pfsense_rules|0999-malicious-ioc-rules|0280-attack_rules)\.xml$/ || $11 != "-" || $12 != "-"' "$out.full" > "$out"
 rm -f "$out.full"
 echo "wrote $out ($(grep -vc '^#' "$out") rules)"

@@ -385,6 +385,25 @@ fn refused_lists_restore_the_previous_text_and_cdb_exactly() {
         assert_eq!(analysisd.requests(), 1 + reloads, "{result}");
         assert_eq!(h.status()["last_result"], result);
         assert!(h.home.log().contains("native matching"), "{}", h.home.log());
+        // The same lists against the same rules are not tried again at the next sync…
+        h.allow_reload();
+        let (code, out) = h.sync();
+        let again = if result == "protocol" { 1 } else { 0 };
+        assert_eq!(
+            analysisd.requests(),
+            1 + reloads + again * 2,
+            "{result}: {out}"
+        );
+        if again == 0 {
+            assert_eq!(code, 9, "{out}");
+            assert!(out.contains("refused already"), "{out}");
+            assert_eq!(h.snapshot(), before);
+            // …but new ones are.
+            analysisd.answer(&[OK]);
+            h.change_a_list();
+            assert_eq!(h.sync().0, 0);
+            assert_eq!(analysisd.requests(), 2 + reloads, "{result}");
+        }
     }
 }
 
@@ -568,7 +587,8 @@ fn a_worker_writes_no_list_and_reloads_when_the_master_delivers_new_ones() {
     h.allow_reload();
     assert_eq!(h.sync().0, 0);
     assert_eq!(analysisd.requests(), 2);
-    // A refused reload is reported and tried again by the next sync.
+    // A refused reload is reported once, and the same lists are not reloaded again (each
+    // reload empties every counter) until they or the rules change.
     deliver("198.51.100.8");
     h.allow_reload();
     analysisd.answer(&[
@@ -578,6 +598,18 @@ fn a_worker_writes_no_list_and_reloads_when_the_master_delivers_new_ones() {
     let (code, out) = h.sync();
     assert_eq!(code, 9, "{out}");
     assert!(out.contains("keeps its previous one"), "{out}");
+    assert_eq!(analysisd.requests(), 3);
+    h.allow_reload();
+    let (code, out) = h.sync();
+    assert_eq!(code, 9, "{out}");
+    assert!(out.contains("refused already"), "{out}");
+    assert_eq!(analysisd.requests(), 3);
+    // The admin fixes the rule file analysisd choked on: tried again.
+    std::fs::write(
+        h.path().join("etc/rules/local_rules.xml"),
+        "<group name=\"local,\"></group>\n",
+    )
+    .unwrap();
     h.allow_reload();
     assert_eq!(h.sync().0, 0);
     assert_eq!(analysisd.requests(), 4);

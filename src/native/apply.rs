@@ -52,6 +52,9 @@ pub enum Applied {
     Off,
     /// The lists on disk are the mirror's already.
     Unchanged,
+    /// These lists were refused against this configuration already (`native.status` says why):
+    /// not tried again until either changes.
+    StillRefused,
     /// A change waits for the reload interval, until this time.
     Deferred { until: u64 },
     /// analysisd reloaded with the new lists.
@@ -68,6 +71,8 @@ pub enum Applied {
 pub enum ApplyError {
     #[error("native matching is on but not installed here ({0}): run `sudo wazuh-misp install`")]
     NotInstalled(String),
+    #[error("there is no mirror to list yet: the first sync that completes writes the lists")]
+    NoMirror,
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -96,10 +101,26 @@ pub enum ApplyError {
 }
 
 impl ApplyError {
+    /// analysisd or our `-t` judged the lists and said no: trying the same lists against the
+    /// same configuration again would only reload for the same answer. (A failure to talk to
+    /// analysisd, to write or to restart is worth another try.)
+    fn is_verdict(&self) -> bool {
+        match self {
+            ApplyError::Rejected(_)
+            | ApplyError::ReloadFailed(_)
+            | ApplyError::NewWarnings(_)
+            | ApplyError::DeliveredRefused(_)
+            | ApplyError::DeliveredWarned(_) => true,
+            ApplyError::NotRestored { cause, .. } => cause.is_verdict(),
+            _ => false,
+        }
+    }
+
     /// The status file's word for it.
     pub fn kind(&self) -> &'static str {
         match self {
             ApplyError::NotInstalled(_) => "not_installed",
+            ApplyError::NoMirror => "no_mirror",
             ApplyError::Io { .. } => "local",
             ApplyError::Rejected(_) => "rejected",
             ApplyError::ReloadFailed(_) => "failed",
@@ -139,11 +160,12 @@ struct Previous {
     cdb: Option<(File, FileMeta, SystemTime)>,
 }
 
-/// Writes the lists the mirror implies and puts them in force. `now` is the Unix time.
+/// Writes the lists the mirror implies and puts them in force (on a cluster worker: puts the
+/// lists the master delivered in force; no mirror needed). `now` is the Unix time.
 pub fn apply(
     manager: &Manager,
     loaded: &Loaded,
-    mirror: &Mirror,
+    mirror: Option<&Mirror>,
     now: u64,
 ) -> Result<Applied, ApplyError> {
     let native = &loaded.settings.native;
@@ -153,6 +175,7 @@ pub fn apply(
     if manager.cluster == ClusterRole::Worker {
         return apply_delivered(manager, loaded, now);
     }
+    let mirror = mirror.ok_or(ApplyError::NoMirror)?;
     let home = &manager.home;
     let state_dir = home::state_dir(home);
     check_installed(home)?;
@@ -163,6 +186,10 @@ pub fn apply(
     }
     let desired = desired_lists(home, loaded, mirror);
     let desired_digest = digest(desired.iter().map(|d| &d.text[..]));
+    let key = refusal_key(home, &desired_digest);
+    if status.refused_key == key {
+        return Ok(Applied::StillRefused);
+    }
     let changed: Vec<&Desired> = desired
         .iter()
         .filter(|d| std::fs::read(&d.path).ok().as_deref() != Some(&d.text[..]))
@@ -212,7 +239,7 @@ pub fn apply(
         outcome = match service::check_analysisd(home) {
             Ok(after) => {
                 let mut p = after.new_problems(&baseline);
-                let known: Vec<String> = ours(after.findings.iter())
+                let known: Vec<String> = ours(rule_base(loaded), after.findings.iter())
                     .filter(|f| !p.contains(f))
                     .cloned()
                     .collect();
@@ -228,12 +255,12 @@ pub fn apply(
     }
     if let Err(e) = outcome {
         let e = restored(&previous, e);
-        return finish(&mut status, &state_dir, now, Err(e), false);
+        return finish(&mut status, &state_dir, now, Err(e), false, &key);
     }
 
     let result = match reload::reload_ruleset(home, RELOAD_TIMEOUT) {
         Ok(Reload::Done { warnings }) => {
-            let new = new_warnings(&warnings, &baseline);
+            let new = new_warnings(rule_base(loaded), &warnings, &baseline);
             if new.is_empty() {
                 Ok(Applied::Reloaded { lists: names })
             } else {
@@ -277,7 +304,7 @@ pub fn apply(
         status.built_from = source_stamp(home, &state_dir);
     }
     let reached = !matches!(result, Ok(Applied::AtStart { .. }));
-    finish(&mut status, &state_dir, now, result, reached)
+    finish(&mut status, &state_dir, now, result, reached, &key)
 }
 
 /// A cluster worker: the lists and rules are the master's, copied by the cluster's integrity
@@ -304,6 +331,10 @@ fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Appli
     }
     let delivered = digest(texts.iter().map(Vec::as_slice));
     let mut status = NativeStatus::read(&state_dir);
+    let key = refusal_key(home, &delivered);
+    if status.refused_key == key {
+        return Ok(Applied::StillRefused);
+    }
     if delivered == status.lists_digest {
         if status.pending_since != 0 {
             status.pending_since = 0;
@@ -328,7 +359,10 @@ fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Appli
     let result = match reload::reload_ruleset(home, RELOAD_TIMEOUT) {
         // A worker has no baseline of its own to compare with (the master judged the files),
         // but a warning naming our lists or rules means they match nothing here.
-        Ok(Reload::Done { warnings }) => match ours(warnings.iter()).cloned().collect::<Vec<_>>() {
+        Ok(Reload::Done { warnings }) => match ours(rule_base(loaded), warnings.iter())
+            .cloned()
+            .collect::<Vec<_>>()
+        {
             w if w.is_empty() => Ok(Applied::Reloaded { lists: names }),
             w => Err(ApplyError::DeliveredWarned(w)),
         },
@@ -343,7 +377,7 @@ fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Appli
         status.lists_written_at = now;
     }
     let reached = !matches!(result, Ok(Applied::AtStart { .. }));
-    finish(&mut status, &state_dir, now, result, reached)
+    finish(&mut status, &state_dir, now, result, reached, &key)
 }
 
 /// The mirror file's identity (inode, size, mtime) and each list file's: what the lists in force
@@ -530,12 +564,12 @@ fn restore(previous: &[Previous]) -> Vec<String> {
 /// The reload's warnings that our baseline `-t` did not print. `-t` prints the program and the
 /// level (`wazuh-analysisd: WARNING: …`), the reload's `data` the message alone
 /// (`os_analysisd_string_log_msg`), so both are compared on the message.
-pub fn new_warnings(warnings: &[String], baseline: &CheckReport) -> Vec<String> {
+pub fn new_warnings(base: u32, warnings: &[String], baseline: &CheckReport) -> Vec<String> {
     let known: BTreeSet<&str> = baseline.findings.iter().map(|f| message(f)).collect();
     warnings
         .iter()
         .filter(|w| !known.contains(message(w)))
-        .chain(ours(warnings.iter()).filter(|w| known.contains(message(w))))
+        .chain(ours(base, warnings.iter()).filter(|w| known.contains(message(w))))
         .cloned()
         .collect()
 }
@@ -550,11 +584,28 @@ fn message(text: &str) -> &str {
         .trim()
 }
 
-/// Findings that name our lists or our rules file: whatever the baseline said, they mean our
-/// lists match nothing.
-fn ours<'a>(findings: impl Iterator<Item = &'a String>) -> impl Iterator<Item = &'a String> {
-    findings.filter(|f| {
-        f.contains(&format!("{}/", home::LISTS_DIR)) || f.contains(native_rules::NATIVE_RULES_FILE)
+/// The rule id base our rules were installed with.
+fn rule_base(loaded: &Loaded) -> u32 {
+    loaded
+        .settings
+        .install
+        .rule_id_base
+        .unwrap_or(crate::wazuh::rules::DEFAULT_RULE_ID_BASE)
+}
+
+/// Findings that name our lists, our rules file or one of our native rule ids (7616, 7617…):
+/// whatever the baseline said, they mean native matching does not match as it should.
+fn ours<'a>(
+    base: u32,
+    findings: impl Iterator<Item = &'a String>,
+) -> impl Iterator<Item = &'a String> {
+    let ids: Vec<String> = native_rules::native_rule_ids(base)
+        .map(|id| format!("'{id}'"))
+        .collect();
+    findings.filter(move |f| {
+        f.contains(&format!("{}/", home::LISTS_DIR))
+            || f.contains(native_rules::NATIVE_RULES_FILE)
+            || ids.iter().any(|id| f.contains(id.as_str()))
     })
 }
 
@@ -577,17 +628,49 @@ fn write_status(status: &NativeStatus, dir: &Path) -> Result<(), ApplyError> {
         .map_err(io_err("cannot record native matching's status"))
 }
 
+/// What a refusal was judged on: the lists, and the configuration analysisd reads with them
+/// (ossec.conf and every file in `etc/rules/` and `etc/decoders/`: a fixed rule is worth a new
+/// try).
+fn refusal_key(home: &Path, lists: &str) -> String {
+    let mut h = siphasher::sip128::SipHasher13::new();
+    let mut add = |p: &Path| {
+        if let Ok(m) = std::fs::symlink_metadata(p) {
+            h.write(p.as_os_str().as_encoded_bytes());
+            h.write_u64(m.size());
+            h.write_i64(m.mtime());
+            h.write_i64(m.mtime_nsec());
+        }
+    };
+    add(&home.join(OSSEC_CONF));
+    for dir in ["etc/rules", "etc/decoders"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(home.join(dir))
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.iter().for_each(|f| add(f));
+    }
+    format!(
+        "{lists} {:032x}",
+        siphasher::sip128::Hasher128::finish128(&h).as_u128()
+    )
+}
+
 fn finish(
     status: &mut NativeStatus,
     dir: &Path,
     now: u64,
     result: Result<Applied, ApplyError>,
     reached_analysisd: bool,
+    key: &str,
 ) -> Result<Applied, ApplyError> {
     if reached_analysisd {
         status.last_reload_at = now;
     }
     status.pending_since = 0;
+    status.refused_key = match &result {
+        Err(e) if e.is_verdict() => key.to_string(),
+        _ => String::new(),
+    };
     let (word, message) = match &result {
         Ok(Applied::Reloaded { .. }) => ("ok", None),
         Ok(Applied::AtRestart { .. }) => (
@@ -622,6 +705,8 @@ mod tests {
             "wazuh-analysisd: WARNING: (7617): Signature ID '1' was not found.",
             "wazuh-analysisd: WARNING: Mitre Technique ID 'T0000' not found in database.",
             "wazuh-analysisd: WARNING: (7616): List 'etc/lists/wazuh-misp/misp-domain' could not be loaded. Rule '117164' will be ignored.",
+            "wazuh-analysisd: WARNING: (7617): Signature ID '117123' was not found and will be ignored in the 'if_sid' option of rule '117135'.",
+            "wazuh-analysisd: WARNING: (7617): Signature ID '5715' was not found and will be ignored in the 'if_sid' option of rule '100200'.",
         ] {
             baseline.findings.insert(f.into());
         }
@@ -631,11 +716,14 @@ mod tests {
             "Mitre Technique ID 'T0000' not found in database.",
             "(7616): List 'etc/lists/wazuh-misp/misp-ip' could not be loaded. Rule '117126' will be ignored.",
             "(7616): List 'etc/lists/wazuh-misp/misp-domain' could not be loaded. Rule '117164' will be ignored.",
+            "(7617): Signature ID '117123' was not found and will be ignored in the 'if_sid' option of rule '117135'.",
+            "(7617): Signature ID '5715' was not found and will be ignored in the 'if_sid' option of rule '100200'.",
         ]
         .map(String::from)
         .into();
-        // New, and ours even though the baseline had it.
-        assert_eq!(new_warnings(&warnings, &baseline), warnings[2..]);
+        // New, and ours (a list, a rule id of our block) even though the baseline had them; a
+        // known warning about someone else's rule stays known.
+        assert_eq!(new_warnings(117100, &warnings, &baseline), warnings[2..5]);
         assert_eq!(message(" no tag here "), "no tag here");
     }
 

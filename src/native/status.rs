@@ -32,6 +32,10 @@ pub struct NativeStatus {
     /// The mirror file (and list set) the lists in force were built from: while it stays the
     /// same, a sync skips rebuilding 1,000,000 keys only to find nothing changed.
     pub built_from: String,
+    /// Lists analysisd (or our `-t`) refused, with the configuration they were judged against:
+    /// not tried again (each try is a reload, which empties every correlation counter) until
+    /// the lists or that configuration change.
+    pub refused_key: String,
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {

@@ -187,7 +187,7 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
             if opts.dry_run {
                 return EXIT_OK;
             }
-            native(home, &loaded, &path, &log, out, opts.json)
+            native(home, &loaded, &path, &log, out, opts.json, false)
         }
         Err(failure) => {
             let kind = failure.kind();
@@ -224,7 +224,7 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
             }
             // The previous mirror stays in use, and so does native matching: a change deferred
             // by the reload interval, or lists the cluster delivered to a worker, still apply.
-            let _ = native(home, &loaded, &path, &log, out, opts.json);
+            let _ = native(home, &loaded, &path, &log, out, opts.json, true);
             if opts.json {
                 let _ = writeln!(
                     out,
@@ -243,6 +243,8 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
 }
 
 /// Native matching's step after a good sync: the lists, and their reload.
+/// Native matching's step after a sync; `after_failure`: the sync could not reach MISP, and only
+/// what is already there (a waiting change, a worker's delivered lists) is put in force.
 fn native(
     home: &Path,
     loaded: &Loaded,
@@ -250,22 +252,31 @@ fn native(
     log: &IntegrationsLog,
     out: &mut dyn Write,
     json: bool,
+    after_failure: bool,
 ) -> i32 {
-    use crate::native::apply::{self, Applied};
+    use crate::native::apply::{self, Applied, ApplyError};
     if !loaded.settings.native.enabled {
         return EXIT_OK;
     }
     let result = crate::wazuh::detect::detect(home)
         .map_err(|e| e.to_string())
         .and_then(|manager| match Mirror::open(mirror_path) {
-            Ok(Some(mirror)) => {
-                apply::apply(&manager, loaded, &mirror, now_unix()).map_err(|e| e.to_string())
-            }
-            Ok(None) => Err("there is no mirror to list".into()),
+            Ok(mirror) => match apply::apply(&manager, loaded, mirror.as_ref(), now_unix()) {
+                // Said by the sync's own failure already.
+                Err(ApplyError::NoMirror) if after_failure => Ok(Applied::Unchanged),
+                other => other.map_err(|e| e.to_string()),
+            },
             Err(e) => Err(format!("the mirror cannot be read: {e}")),
         });
     let line = match &result {
         Ok(Applied::Off) | Ok(Applied::Unchanged) => return EXIT_OK,
+        // Reported (log, event) when it was refused; said again here, not sent again.
+        Ok(Applied::StillRefused) => {
+            if !json {
+                let _ = writeln!(out, "wazuh-misp sync: native matching: these lists were refused already and are not tried again until they or the rules change (`wazuh-misp doctor` says why)");
+            }
+            return EXIT_NATIVE;
+        }
         Ok(Applied::Deferred { until }) => format!(
             "native matching: the lists changed; they apply at the first sync after {} (native.min_reload_interval_s)",
             crate::civil::format_utc(*until as i64)
