@@ -15,8 +15,9 @@ pub struct NativeStatus {
     /// from here, so a reload that keeps failing is not retried on every sync.
     pub last_reload_at: u64,
     /// `ok`, `rejected` (our `-t` found a new problem), `failed` (analysisd refused the new
-    /// ruleset), `new_warnings`, `protocol`, `at_restart` (Wazuh before 4.13), `restarted`,
-    /// `at_start` (analysisd was not running).
+    /// ruleset), `new_warnings`, `protocol`, `not_restored` (one of those, and the previous lists
+    /// could not all be put back), `local` (a file could not be written), `restart_failed`,
+    /// `at_restart` (Wazuh before 4.13), `restarted`, `at_start` (analysisd was not running).
     pub last_result: String,
     pub last_message: Option<String>,
     /// When a list change was first held back by the reload interval (0: none waiting).
