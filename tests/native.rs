@@ -691,11 +691,25 @@ fn doctor_reports_declared_compiled_aged_and_reloaded_lists() {
         "native.lists_compiled",
         "native.lists_age",
         "native.last_reload",
+        "native.shadowed",
     ] {
         assert!(
             checks.contains(&(name.to_string(), "pass".to_string())),
             "{name}: {checks:?}"
         );
+    }
+    // A rule of the admin's at a higher level under sshd's 5716 takes those events first.
+    let local = h.path().join("etc/rules/local_rules.xml");
+    let before = std::fs::read(&local).ok();
+    std::fs::write(
+        &local,
+        "<group name=\"local,\">\n  <rule id=\"100300\" level=\"10\">\n    <if_sid>5716</if_sid>\n    <srcip>!10.0.0.0/8</srcip>\n    <description>outside failure</description>\n  </rule>\n</group>\n",
+    )
+    .unwrap();
+    assert!(doctor_native(&h).contains(&("native.shadowed".into(), "warn".into())));
+    match before {
+        Some(b) => std::fs::write(&local, b).unwrap(),
+        None => std::fs::remove_file(&local).unwrap(),
     }
     // A list changed after its compile: analysisd still matches the old .cdb.
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);

@@ -9,8 +9,9 @@
 
 use super::rules::{self, Collision, RulesError};
 use crate::ioc::IocKind;
+use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Relative to the Wazuh home. Sorts after every stock file (`0…`), so every parent is loaded.
 pub const NATIVE_RULES_FILE: &str = "etc/rules/custom-misp_native_rules.xml";
@@ -143,6 +144,117 @@ pub fn find_native_collisions(home: &Path, base: u32) -> Result<Vec<Collision>, 
     rules::find_collisions(home, native_rule_ids(base))
 }
 
+/// A rule of the admin's (in `etc/rules/`) that analysisd tries before one of our hit rules under
+/// the same parent: an event it takes is not matched natively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadow {
+    pub file: PathBuf,
+    pub id: u32,
+    pub level: u8,
+    pub parent: u32,
+    pub ours: u32,
+}
+
+/// The admin's rules tried before ours. Siblings are tried level 0 first, then by level, highest
+/// first, equal levels in load order (files by name): `_OS_AddRule` in
+/// `src/analysisd/rules_list.c`. A rule's parents are its `<if_sid>` rules and, for
+/// `<if_group>`, the rules of that group loaded before it. Files that do not parse are left to
+/// analysisd's own check.
+pub fn shadowing_rules(
+    home: &Path,
+    base: u32,
+    log_alert_level: u8,
+) -> Result<Vec<Shadow>, RulesError> {
+    // Our hit rules: (id, level, parents).
+    let text = render(base, log_alert_level)?;
+    let doc = super::xml::parse(text.as_bytes())
+        .map_err(|e| RulesError::Template(format!("the rendered rules do not parse: {e}")))?;
+    let ours: Vec<(u32, u8, Vec<u32>)> = doc
+        .roots()
+        .flat_map(|g| g.children_named("rule"))
+        .filter(|r| r.child("list").is_some())
+        .filter_map(|r| {
+            Some((
+                number(r.attribute("id")?)?,
+                number(r.attribute("level")?)?,
+                ids(r, "if_sid"),
+            ))
+        })
+        .collect();
+    // Every loaded rule's groups and load position, for <if_group>.
+    let loaded: Vec<rules::RuleEntry> = rules::all_rule_ids(home)?;
+    let position: BTreeMap<u32, usize> = loaded.iter().enumerate().map(|(i, r)| (r.1, i)).collect();
+    let native_name = Path::new(NATIVE_RULES_FILE).file_name();
+    let etc_rules = home.join("etc/rules");
+    let mut out = Vec::new();
+    for file in rules::rule_files(home, false)?
+        .into_iter()
+        .filter(|f| f.parent() == Some(etc_rules.as_path()))
+    {
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        let Ok(doc) = super::xml::parse(&bytes) else {
+            continue;
+        };
+        for rule in doc.roots().flat_map(|g| g.children_named("rule")) {
+            let (Some(id), Some(level)) = (
+                rule.attribute("id").and_then(number::<u32>),
+                rule.attribute("level").and_then(number::<u8>),
+            ) else {
+                continue;
+            };
+            let mut parents = ids(rule, "if_sid");
+            if let Some(group) = rule
+                .child("if_group")
+                .map(|g| g.trimmed_text().into_owned())
+            {
+                let me = position.get(&id).copied().unwrap_or(usize::MAX);
+                parents.extend(
+                    loaded
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, r)| *i < me && r.3.iter().any(|g| *g == group))
+                        .map(|(_, r)| r.1),
+                );
+            }
+            let loads_first = file.file_name() < native_name;
+            for (our_id, our_level, our_parents) in &ours {
+                let first =
+                    level == 0 || level > *our_level || (level == *our_level && loads_first);
+                if !first {
+                    continue;
+                }
+                if let Some(parent) = our_parents.iter().find(|p| parents.contains(p)) {
+                    out.push(Shadow {
+                        file: file.clone(),
+                        id,
+                        level,
+                        parent: *parent,
+                        ours: *our_id,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn number<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
+    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
+
+fn ids(rule: &super::xml::Element, name: &str) -> Vec<u32> {
+    rule.child(name)
+        .map(|e| {
+            e.trimmed_text()
+                .split(',')
+                .filter_map(|i| i.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +278,55 @@ mod tests {
         assert!(
             render(999_950, 3).is_err(),
             "the native ids must stay 6 digits"
+        );
+    }
+
+    #[test]
+    fn the_admins_rules_tried_before_ours_are_found() {
+        let home = tempfile::tempdir().unwrap();
+        let write = |rel: &str, text: &str| {
+            let p = home.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        write(
+            "ruleset/rules/0095-sshd_rules.xml",
+            r#"<group name="syslog,sshd,">
+  <rule id="5710" level="5"><description>x</description><group>authentication_failed,</group></rule>
+  <rule id="5715" level="3"><description>x</description><group>authentication_success,</group></rule>
+  <rule id="5716" level="5"><description>x</description><group>authentication_failed,</group></rule>
+</group>
+"#,
+        );
+        write(
+            "etc/rules/local_rules.xml",
+            r#"<group name="local,">
+  <rule id="100200" level="10"><if_sid>5716</if_sid><description>a</description></rule>
+  <rule id="100201" level="3"><if_sid>5716</if_sid><description>b</description></rule>
+  <rule id="100202" level="0"><if_sid>5710</if_sid><description>c</description></rule>
+  <rule id="100203" level="9"><if_group>authentication_success</if_group><description>d</description></rule>
+  <rule id="100204" level="5"><if_sid>5716</if_sid><description>e</description></rule>
+</group>
+"#,
+        );
+        write(
+            "etc/rules/0100-early.xml",
+            r#"<group name="local,"><rule id="100205" level="5"><if_sid>5716</if_sid><description>f</description></rule></group>"#,
+        );
+        let found: Vec<(u32, u32, u32)> = shadowing_rules(home.path(), 117100, 3)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.id, s.parent, s.ours))
+            .collect();
+        // 100201 is below ours, 100204 has our level and loads after our file.
+        assert_eq!(
+            found,
+            [
+                (100205, 5716, 117121),
+                (100200, 5716, 117121),
+                (100202, 5710, 117120),
+                (100203, 5715, 117123),
+            ]
         );
     }
 

@@ -551,7 +551,7 @@ fn attr<'a>(attrs: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
 
 /// The `*.xml` files of `etc/rules/` and `ruleset/rules/` (not recursive, as Wazuh), sorted by
 /// file name as Wazuh loads them. A missing directory holds no rules.
-fn rule_files(home: &Path, include_ours: bool) -> Result<Vec<PathBuf>, RulesError> {
+pub(crate) fn rule_files(home: &Path, include_ours: bool) -> Result<Vec<PathBuf>, RulesError> {
     let ours = [
         home.join(RULES_FILE),
         home.join(super::native_rules::NATIVE_RULES_FILE),

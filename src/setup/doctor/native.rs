@@ -112,6 +112,9 @@ pub(super) fn native_checks(ctx: &Ctx) -> Vec<Check> {
             install_fix,
         ),
     });
+    if !worker && rules_path.is_file() {
+        out.extend(shadow_check(ctx, loaded));
+    }
     let mut stale = Vec::new();
     let mut absent = Vec::new();
     let mut newest = 0u64;
@@ -207,7 +210,7 @@ pub(super) fn native_checks(ctx: &Ctx) -> Vec<Check> {
                 status.last_result,
                 status.last_message.clone().unwrap_or_default()
             ),
-            "read the message, then run `sudo wazuh-misp sync`",
+            "read the message and fix its cause: the same lists are not tried again until they change or ossec.conf, etc/rules/ or etc/decoders/ do (then `sudo wazuh-misp sync`)",
         ),
     };
     out.push(last);
@@ -222,4 +225,50 @@ pub(super) fn native_checks(ctx: &Ctx) -> Vec<Check> {
         ));
     }
     out
+}
+
+/// The admin's own rules that analysisd tries before ours under the same stock rule: the events
+/// they take keep the admin's alert and are not matched natively.
+fn shadow_check(ctx: &Ctx, loaded: &crate::settings::Loaded) -> Option<Check> {
+    let base = loaded
+        .settings
+        .install
+        .rule_id_base
+        .unwrap_or(crate::wazuh::rules::DEFAULT_RULE_ID_BASE);
+    let lal = ctx
+        .inspection
+        .as_ref()
+        .map_or(native_rules::MIN_HIT_LEVEL, |i| i.log_alert_level);
+    let shadows = native_rules::shadowing_rules(&ctx.home, base, lal).ok()?;
+    Some(if shadows.is_empty() {
+        Check::pass(
+            "native.shadowed",
+            "no rule of yours in etc/rules/ is tried before native matching's rules",
+        )
+    } else {
+        let listed: Vec<String> = shadows
+            .iter()
+            .take(5)
+            .map(|s| {
+                format!(
+                    "rule {} ({}, level {}) under {} before our {}",
+                    s.id,
+                    s.file.strip_prefix(&ctx.home).unwrap_or(&s.file).display(),
+                    s.level,
+                    s.parent,
+                    s.ours
+                )
+            })
+            .collect();
+        Check::warn(
+            "native.shadowed",
+            format!(
+                "{} of your rules are tried before native matching's (level 0, or a higher level): an event they take keeps your alert and a MISP-listed value in it is not matched natively: {}{}",
+                shadows.len(),
+                listed.join("; "),
+                if shadows.len() > 5 { "; …" } else { "" }
+            ),
+            "lower those rules' level below ours, or give them a CDB child of your own reading etc/lists/wazuh-misp/ (docs/native-rules.md); the runtime's <integration> block still enriches their alerts when its filters pass",
+        )
+    })
 }
