@@ -214,7 +214,7 @@ pub fn shadowing_rules(
                     loaded
                         .iter()
                         .enumerate()
-                        .filter(|(i, r)| *i < me && r.3.iter().any(|g| *g == group))
+                        .filter(|(i, r)| *i < me && r.3.contains(&group))
                         .map(|(_, r)| r.1),
                 );
             }
