@@ -193,7 +193,13 @@ impl NativeHome {
     }
 
     fn sync(&self) -> (i32, String) {
-        let out: Output = self.home.wazuh_misp(&["sync"]);
+        self.sync_with(&[])
+    }
+
+    fn sync_with(&self, args: &[&str]) -> (i32, String) {
+        let mut argv = vec!["sync"];
+        argv.extend_from_slice(args);
+        let out: Output = self.home.wazuh_misp(&argv);
         (
             out.status.code().unwrap_or(-1),
             format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr)),
@@ -404,6 +410,41 @@ fn refused_lists_restore_the_previous_text_and_cdb_exactly() {
             assert_eq!(h.sync().0, 0);
             assert_eq!(analysisd.requests(), 2 + reloads, "{result}");
         }
+    }
+}
+
+/// Refused lists are tried again once the rules analysisd reads with them change, or by hand with
+/// `sync --full`, and not before.
+#[test]
+fn refused_lists_are_tried_again_after_a_rules_change_or_a_full_sync() {
+    let failed = r#"{"error":1,"message":"due","data":["ERROR: (1226): Error reading XML file"]}"#;
+    let h = NativeHome::new(json!({}));
+    let analysisd = Analysisd::bind(h.path(), OK);
+    assert_eq!(h.sync().0, 0);
+    for retry in ["a rules change", "sync --full"] {
+        h.change_a_list();
+        analysisd.answer(&[failed]);
+        let before = analysisd.requests();
+        assert_eq!(h.sync().0, 9, "{retry}");
+        assert_eq!(analysisd.requests(), before + 1, "{retry}");
+        h.allow_reload();
+        assert_eq!(h.sync().0, 9, "{retry}: not tried again");
+        assert_eq!(analysisd.requests(), before + 1, "{retry}");
+        analysisd.answer(&[OK]);
+        h.allow_reload();
+        let (code, out) = if retry == "sync --full" {
+            h.sync_with(&["--full"])
+        } else {
+            std::fs::write(
+                h.path().join("etc/rules/local_rules.xml"),
+                format!("<group name=\"local,\"><!-- {retry} --></group>\n"),
+            )
+            .unwrap();
+            h.sync()
+        };
+        assert_eq!(code, 0, "{retry}: {out}");
+        assert_eq!(analysisd.requests(), before + 2, "{retry}");
+        assert_eq!(h.status()["last_result"], "ok", "{retry}");
     }
 }
 

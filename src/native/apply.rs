@@ -73,6 +73,8 @@ pub enum ApplyError {
     NotInstalled(String),
     #[error("there is no mirror to list yet: the first sync that completes writes the lists")]
     NoMirror,
+    #[error("wazuh-analysisd -t did not finish ({0}), so the previous lists were restored; the next sync tries again")]
+    CheckUnfinished(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -111,7 +113,7 @@ impl ApplyError {
             | ApplyError::NewWarnings(_)
             | ApplyError::DeliveredRefused(_)
             | ApplyError::DeliveredWarned(_) => true,
-            ApplyError::NotRestored { cause, .. } => cause.is_verdict(),
+            // The refused lists may still be on disk: the next sync must judge them again.
             _ => false,
         }
     }
@@ -121,6 +123,7 @@ impl ApplyError {
         match self {
             ApplyError::NotInstalled(_) => "not_installed",
             ApplyError::NoMirror => "no_mirror",
+            ApplyError::CheckUnfinished(_) => "check_unfinished",
             ApplyError::Io { .. } => "local",
             ApplyError::Rejected(_) => "rejected",
             ApplyError::ReloadFailed(_) => "failed",
@@ -188,7 +191,7 @@ pub fn apply(
     let desired_digest = digest(desired.iter().map(|d| &d.text[..]));
     let key = refusal_key(home, &desired_digest);
     if status.refused_key == key {
-        return Ok(Applied::StillRefused);
+        return still_refused(&mut status, &state_dir);
     }
     let changed: Vec<&Desired> = desired
         .iter()
@@ -237,6 +240,9 @@ pub fn apply(
     let mut outcome = write_all(&changed, meta);
     if outcome.is_ok() {
         outcome = match service::check_analysisd(home) {
+            Ok(after) if !after.unfinished.is_empty() => {
+                Err(ApplyError::CheckUnfinished(after.failures.join("; ")))
+            }
             Ok(after) => {
                 let mut p = after.new_problems(&baseline);
                 let known: Vec<String> = ours(rule_base(loaded), after.findings.iter())
@@ -311,7 +317,8 @@ pub fn apply(
 /// sync, which never asks analysisd to reload. When the delivered lists differ from the ones
 /// last put in force here, one local hot reload (same interval rule). Nothing can be rolled back
 /// (the cluster would copy the master's files again); a refused reload leaves the previous
-/// ruleset active, and the next sync tries again.
+/// ruleset active, and is tried again when the master delivers other lists or this node's
+/// configuration changes.
 fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Applied, ApplyError> {
     let home = &manager.home;
     let state_dir = home::state_dir(home);
@@ -333,7 +340,7 @@ fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Appli
     let mut status = NativeStatus::read(&state_dir);
     let key = refusal_key(home, &delivered);
     if status.refused_key == key {
-        return Ok(Applied::StillRefused);
+        return still_refused(&mut status, &state_dir);
     }
     if delivered == status.lists_digest {
         if status.pending_since != 0 {
@@ -593,19 +600,24 @@ fn rule_base(loaded: &Loaded) -> u32 {
         .unwrap_or(crate::wazuh::rules::DEFAULT_RULE_ID_BASE)
 }
 
-/// Findings that name our lists, our rules file or one of our native rule ids (7616, 7617…):
-/// whatever the baseline said, they mean native matching does not match as it should.
+/// Findings that name our lists, our rules file or one of our native rules as the rule the
+/// finding is about (`Rule '117126' will be ignored`, `… option of rule '117135'`, `Rule ID
+/// '117126' is duplicated`): whatever the baseline said, they mean native matching does not
+/// match as it should. A rule of someone else's that merely points at one of ours is theirs.
 fn ours<'a>(
     base: u32,
     findings: impl Iterator<Item = &'a String>,
 ) -> impl Iterator<Item = &'a String> {
-    let ids: Vec<String> = native_rules::native_rule_ids(base)
-        .map(|id| format!("'{id}'"))
+    let ids: Vec<(String, String)> = native_rules::native_rule_ids(base)
+        .map(|id| (format!("rule '{id}'"), format!("rule id '{id}'")))
         .collect();
     findings.filter(move |f| {
+        let lower = f.to_ascii_lowercase();
         f.contains(&format!("{}/", home::LISTS_DIR))
             || f.contains(native_rules::NATIVE_RULES_FILE)
-            || ids.iter().any(|id| f.contains(id.as_str()))
+            || ids
+                .iter()
+                .any(|(a, b)| lower.contains(a.as_str()) || lower.contains(b.as_str()))
     })
 }
 
@@ -628,9 +640,19 @@ fn write_status(status: &NativeStatus, dir: &Path) -> Result<(), ApplyError> {
         .map_err(io_err("cannot record native matching's status"))
 }
 
-/// What a refusal was judged on: the lists, and the configuration analysisd reads with them
-/// (ossec.conf and every file in `etc/rules/` and `etc/decoders/`: a fixed rule is worth a new
-/// try).
+/// The lists were refused already: nothing is tried, and nothing waits either.
+fn still_refused(status: &mut NativeStatus, dir: &Path) -> Result<Applied, ApplyError> {
+    if status.pending_since != 0 {
+        status.pending_since = 0;
+        write_status(status, dir)?;
+    }
+    Ok(Applied::StillRefused)
+}
+
+/// What a refusal was judged on: the lists, and what analysisd reads with them or is (its
+/// binary, ossec.conf, every file in the rules and decoders folders, the other lists' texts): a
+/// fixed rule or an upgraded Wazuh is worth a new try. Never a file our own check or sync
+/// writes (`.cdb`, our lists folder), or every sync would try again.
 fn refusal_key(home: &Path, lists: &str) -> String {
     let mut h = siphasher::sip128::SipHasher13::new();
     let mut add = |p: &Path| {
@@ -641,11 +663,18 @@ fn refusal_key(home: &Path, lists: &str) -> String {
             h.write_i64(m.mtime_nsec());
         }
     };
+    add(&home.join("bin/wazuh-analysisd"));
     add(&home.join(OSSEC_CONF));
-    for dir in ["etc/rules", "etc/decoders"] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(home.join(dir))
-            .map(|entries| entries.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
+    let ours = home.join(home::LISTS_DIR);
+    for dir in [
+        "etc/rules",
+        "etc/decoders",
+        "ruleset/rules",
+        "ruleset/decoders",
+        "etc/lists",
+    ] {
+        let mut files = Vec::new();
+        collect_files(&home.join(dir), &ours, &mut files);
         files.sort();
         files.iter().for_each(|f| add(f));
     }
@@ -653,6 +682,29 @@ fn refusal_key(home: &Path, lists: &str) -> String {
         "{lists} {:032x}",
         siphasher::sip128::Hasher128::finish128(&h).as_u128()
     )
+}
+
+/// Every file below `dir` but `.cdb` files and the folder `skip`, two levels deep at most (the
+/// stock lists sit in `etc/lists/malicious-ioc/`).
+fn collect_files(dir: &Path, skip: &Path, out: &mut Vec<PathBuf>) {
+    fn walk(dir: &Path, skip: &Path, depth: u8, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() && depth > 0 && path != skip => {
+                    walk(&path, skip, depth - 1, out)
+                }
+                Ok(t) if t.is_file() && path.extension().is_none_or(|e| e != "cdb") => {
+                    out.push(path)
+                }
+                _ => {}
+            }
+        }
+    }
+    walk(dir, skip, 1, out);
 }
 
 fn finish(

@@ -187,7 +187,7 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
             if opts.dry_run {
                 return EXIT_OK;
             }
-            native(home, &loaded, &path, &log, out, opts.json, false)
+            native(home, &loaded, &path, &log, out, opts, false)
         }
         Err(failure) => {
             let kind = failure.kind();
@@ -224,7 +224,7 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
             }
             // The previous mirror stays in use, and so does native matching: a change deferred
             // by the reload interval, or lists the cluster delivered to a worker, still apply.
-            let _ = native(home, &loaded, &path, &log, out, opts.json, true);
+            let _ = native(home, &loaded, &path, &log, out, opts, true);
             if opts.json {
                 let _ = writeln!(
                     out,
@@ -242,7 +242,6 @@ pub fn run(home: &Path, opts: &Options, out: &mut dyn Write) -> i32 {
     }
 }
 
-/// Native matching's step after a good sync: the lists, and their reload.
 /// Native matching's step after a sync; `after_failure`: the sync could not reach MISP, and only
 /// what is already there (a waiting change, a worker's delivered lists) is put in force.
 fn native(
@@ -251,29 +250,47 @@ fn native(
     mirror_path: &Path,
     log: &IntegrationsLog,
     out: &mut dyn Write,
-    json: bool,
+    opts: &Options,
     after_failure: bool,
 ) -> i32 {
     use crate::native::apply::{self, Applied, ApplyError};
+    use crate::native::status::NativeStatus;
+    let json = opts.json;
     if !loaded.settings.native.enabled {
         return EXIT_OK;
     }
+    if opts.full {
+        // `sync --full` is the way to try lists that were refused again by hand.
+        let dir = crate::wazuh::home::state_dir(home);
+        let mut status = NativeStatus::read(&dir);
+        if !status.refused_key.is_empty() {
+            status.refused_key.clear();
+            if let Err(e) = status.write(&dir) {
+                log.warning(format!("sync: cannot record native matching's status: {e}"));
+            }
+        }
+    }
     let result = crate::wazuh::detect::detect(home)
         .map_err(|e| e.to_string())
-        .and_then(|manager| match Mirror::open(mirror_path) {
-            Ok(mirror) => match apply::apply(&manager, loaded, mirror.as_ref(), now_unix()) {
+        .and_then(|manager| {
+            let mirror = match Mirror::open(mirror_path) {
+                Ok(mirror) => mirror,
+                // A worker puts the master's lists in force without a mirror of its own.
+                Err(_) if manager.cluster == crate::wazuh::ossec_conf::ClusterRole::Worker => None,
+                Err(e) => return Err(format!("the mirror cannot be read: {e}")),
+            };
+            match apply::apply(&manager, loaded, mirror.as_ref(), now_unix()) {
                 // Said by the sync's own failure already.
                 Err(ApplyError::NoMirror) if after_failure => Ok(Applied::Unchanged),
                 other => other.map_err(|e| e.to_string()),
-            },
-            Err(e) => Err(format!("the mirror cannot be read: {e}")),
+            }
         });
     let line = match &result {
         Ok(Applied::Off) | Ok(Applied::Unchanged) => return EXIT_OK,
         // Reported (log, event) when it was refused; said again here, not sent again.
         Ok(Applied::StillRefused) => {
             if !json {
-                let _ = writeln!(out, "wazuh-misp sync: native matching: these lists were refused already and are not tried again until they or the rules change (`wazuh-misp doctor` says why)");
+                let _ = writeln!(out, "wazuh-misp sync: native matching: these lists were refused already and are not tried again until they or the rules change, or `wazuh-misp sync --full` (`wazuh-misp doctor` says why)");
             }
             return EXIT_NATIVE;
         }

@@ -204,17 +204,31 @@ pub fn shadowing_rules(
             ) else {
                 continue;
             };
+            // An overwrite changes a stock rule in place (`OS_AddRuleInfo`): not a new sibling.
+            if rule
+                .attribute("overwrite")
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"yes"))
+            {
+                continue;
+            }
             let mut parents = ids(rule, "if_sid");
             if let Some(group) = rule
                 .child("if_group")
                 .map(|g| g.trimmed_text().into_owned())
             {
+                // `OS_WordMatch`: `|` separates alternatives, compared without case.
+                let wanted: Vec<String> = group
+                    .split('|')
+                    .map(|g| g.trim().to_ascii_lowercase())
+                    .collect();
                 let me = position.get(&id).copied().unwrap_or(usize::MAX);
                 parents.extend(
                     loaded
                         .iter()
                         .enumerate()
-                        .filter(|(i, r)| *i < me && r.3.contains(&group))
+                        .filter(|(i, r)| {
+                            *i < me && r.3.iter().any(|g| wanted.contains(&g.to_ascii_lowercase()))
+                        })
                         .map(|(_, r)| r.1),
                 );
             }
@@ -306,6 +320,8 @@ mod tests {
   <rule id="100202" level="0"><if_sid>5710</if_sid><description>c</description></rule>
   <rule id="100203" level="9"><if_group>authentication_success</if_group><description>d</description></rule>
   <rule id="100204" level="5"><if_sid>5716</if_sid><description>e</description></rule>
+  <rule id="5716" level="10" overwrite="yes"><if_sid>5700</if_sid><description>raised</description></rule>
+  <rule id="100206" level="12"><if_group>Authentication_Failed|nothing</if_group><description>g</description></rule>
 </group>
 "#,
         );
@@ -318,7 +334,8 @@ mod tests {
             .into_iter()
             .map(|s| (s.id, s.parent, s.ours))
             .collect();
-        // 100201 is below ours, 100204 has our level and loads after our file.
+        // 100201 is below ours, 100204 has our level and loads after our file, the overwrite of
+        // 5716 is no sibling; 100206's group matches without case, one alternative of two.
         assert_eq!(
             found,
             [
@@ -326,6 +343,8 @@ mod tests {
                 (100200, 5716, 117121),
                 (100202, 5710, 117120),
                 (100203, 5715, 117123),
+                (100206, 5710, 117120),
+                (100206, 5716, 117121),
             ]
         );
     }

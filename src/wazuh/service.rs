@@ -92,6 +92,9 @@ pub struct CheckReport {
     /// Programs that ran (the ones present in `bin/`).
     pub ran: Vec<&'static str>,
     pub failures: Vec<String>,
+    /// Programs that did not end on their own (killed at the time limit or by a signal, e.g. the
+    /// OOM killer): their verdict is unknown, not negative. Also counted in `failures`.
+    pub unfinished: Vec<&'static str>,
     /// WARNING/ERROR/CRITICAL lines, with timestamps and pids removed so runs compare.
     pub findings: BTreeSet<String>,
 }
@@ -133,6 +136,9 @@ fn check_programs(home: &Path, programs: &[&'static str]) -> std::io::Result<Che
             Duration::from_secs(120),
         )?;
         let findings: Vec<String> = done.text.lines().filter_map(normalise_finding).collect();
+        if done.code.is_none() {
+            report.unfinished.push(name);
+        }
         if !done.success {
             let detail = if findings.is_empty() {
                 done.text.trim().lines().last().unwrap_or("").to_string()

@@ -203,6 +203,14 @@ pub(super) fn native_checks(ctx: &Ctx) -> Vec<Check> {
                 .clone()
                 .unwrap_or_else(|| status.last_result.clone()),
         ),
+        verdict @ ("rejected" | "failed" | "new_warnings") => Check::warn(
+            "native.last_reload",
+            format!(
+                "the last change was refused ({verdict}): {}; the previous lists stay in force",
+                status.last_message.clone().unwrap_or_default()
+            ),
+            "read the message and fix its cause: the same lists are not tried again until they change, or Wazuh's configuration, rules or decoders do, or `sudo wazuh-misp sync --full`",
+        ),
         _ => Check::warn(
             "native.last_reload",
             format!(
@@ -210,7 +218,7 @@ pub(super) fn native_checks(ctx: &Ctx) -> Vec<Check> {
                 status.last_result,
                 status.last_message.clone().unwrap_or_default()
             ),
-            "read the message and fix its cause: the same lists are not tried again until they change or ossec.conf, etc/rules/ or etc/decoders/ do (then `sudo wazuh-misp sync`)",
+            "read the message; the next sync tries again (`sudo wazuh-misp sync`)",
         ),
     };
     out.push(last);
@@ -239,7 +247,17 @@ fn shadow_check(ctx: &Ctx, loaded: &crate::settings::Loaded) -> Option<Check> {
         .inspection
         .as_ref()
         .map_or(native_rules::MIN_HIT_LEVEL, |i| i.log_alert_level);
-    let shadows = native_rules::shadowing_rules(&ctx.home, base, lal).ok()?;
+    let shadows = match native_rules::shadowing_rules(&ctx.home, base, lal) {
+        Ok(s) => s,
+        Err(e) => {
+            return Some(Check::skip(
+                "native.shadowed",
+                format!("the rules could not be read ({e}): not checked"),
+            ))
+        }
+    };
+    let distinct: std::collections::BTreeSet<(&std::path::Path, u32)> =
+        shadows.iter().map(|s| (s.file.as_path(), s.id)).collect();
     Some(if shadows.is_empty() {
         Check::pass(
             "native.shadowed",
@@ -264,7 +282,7 @@ fn shadow_check(ctx: &Ctx, loaded: &crate::settings::Loaded) -> Option<Check> {
             "native.shadowed",
             format!(
                 "{} of your rules are tried before native matching's (level 0, or a higher level): an event they take keeps your alert and a MISP-listed value in it is not matched natively: {}{}",
-                shadows.len(),
+                distinct.len(),
                 listed.join("; "),
                 if shadows.len() > 5 { "; …" } else { "" }
             ),
