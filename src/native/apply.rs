@@ -24,6 +24,8 @@
 //!    failed) are judged and reloaded by the next run: the status records the digest of the
 //!    lists in force, not of the files.
 
+use super::findings::{new_warnings, ours, rule_base};
+use super::refusal::refusal_key;
 use super::status::NativeStatus;
 use crate::ioc::IocKind;
 use crate::lists::{self, cdb};
@@ -33,7 +35,7 @@ use crate::wazuh::atomic::{self, DirLock, FileMeta};
 use crate::wazuh::detect::{Manager, OSSEC_CONF};
 use crate::wazuh::ossec_conf::{lists::declared_lists, ClusterRole};
 use crate::wazuh::reload::{self, Reload, ReloadError};
-use crate::wazuh::service::{self, CheckReport, ServiceManager};
+use crate::wazuh::service::{self, ServiceManager};
 use crate::wazuh::{home, native_rules};
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -568,59 +570,6 @@ fn restore(previous: &[Previous]) -> Vec<String> {
     failures
 }
 
-/// The reload's warnings that our baseline `-t` did not print. `-t` prints the program and the
-/// level (`wazuh-analysisd: WARNING: …`), the reload's `data` the message alone
-/// (`os_analysisd_string_log_msg`), so both are compared on the message.
-pub fn new_warnings(base: u32, warnings: &[String], baseline: &CheckReport) -> Vec<String> {
-    let known: BTreeSet<&str> = baseline.findings.iter().map(|f| message(f)).collect();
-    warnings
-        .iter()
-        .filter(|w| !known.contains(message(w)))
-        .chain(ours(base, warnings.iter()).filter(|w| known.contains(message(w))))
-        .cloned()
-        .collect()
-}
-
-/// A finding's message: after its level tag, when it has one.
-fn message(text: &str) -> &str {
-    ["CRITICAL:", "ERROR:", "WARNING:", "INFO:"]
-        .iter()
-        .filter_map(|tag| text.find(tag).map(|at| at + tag.len()))
-        .min()
-        .map_or(text, |at| &text[at..])
-        .trim()
-}
-
-/// The rule id base our rules were installed with.
-fn rule_base(loaded: &Loaded) -> u32 {
-    loaded
-        .settings
-        .install
-        .rule_id_base
-        .unwrap_or(crate::wazuh::rules::DEFAULT_RULE_ID_BASE)
-}
-
-/// Findings that name our lists, our rules file or one of our native rules as the rule the
-/// finding is about (`Rule '117126' will be ignored`, `… option of rule '117135'`, `Rule ID
-/// '117126' is duplicated`): whatever the baseline said, they mean native matching does not
-/// match as it should. A rule of someone else's that merely points at one of ours is theirs.
-fn ours<'a>(
-    base: u32,
-    findings: impl Iterator<Item = &'a String>,
-) -> impl Iterator<Item = &'a String> {
-    let ids: Vec<(String, String)> = native_rules::native_rule_ids(base)
-        .map(|id| (format!("rule '{id}'"), format!("rule id '{id}'")))
-        .collect();
-    findings.filter(move |f| {
-        let lower = f.to_ascii_lowercase();
-        f.contains(&format!("{}/", home::LISTS_DIR))
-            || f.contains(native_rules::NATIVE_RULES_FILE)
-            || ids
-                .iter()
-                .any(|(a, b)| lower.contains(a.as_str()) || lower.contains(b.as_str()))
-    })
-}
-
 /// A digest of the lists in force (not a security boundary: it tells "the same lists" apart).
 pub fn digest<'a>(texts: impl Iterator<Item = &'a [u8]>) -> String {
     let mut h = siphasher::sip128::SipHasher13::new();
@@ -647,64 +596,6 @@ fn still_refused(status: &mut NativeStatus, dir: &Path) -> Result<Applied, Apply
         write_status(status, dir)?;
     }
     Ok(Applied::StillRefused)
-}
-
-/// What a refusal was judged on: the lists, and what analysisd reads with them or is (its
-/// binary, ossec.conf, every file in the rules and decoders folders, the other lists' texts): a
-/// fixed rule or an upgraded Wazuh is worth a new try. Never a file our own check or sync
-/// writes (`.cdb`, our lists folder), or every sync would try again.
-fn refusal_key(home: &Path, lists: &str) -> String {
-    let mut h = siphasher::sip128::SipHasher13::new();
-    let mut add = |p: &Path| {
-        if let Ok(m) = std::fs::symlink_metadata(p) {
-            h.write(p.as_os_str().as_encoded_bytes());
-            h.write_u64(m.size());
-            h.write_i64(m.mtime());
-            h.write_i64(m.mtime_nsec());
-        }
-    };
-    add(&home.join("bin/wazuh-analysisd"));
-    add(&home.join(OSSEC_CONF));
-    let ours = home.join(home::LISTS_DIR);
-    for dir in [
-        "etc/rules",
-        "etc/decoders",
-        "ruleset/rules",
-        "ruleset/decoders",
-        "etc/lists",
-    ] {
-        let mut files = Vec::new();
-        collect_files(&home.join(dir), &ours, &mut files);
-        files.sort();
-        files.iter().for_each(|f| add(f));
-    }
-    format!(
-        "{lists} {:032x}",
-        siphasher::sip128::Hasher128::finish128(&h).as_u128()
-    )
-}
-
-/// Every file below `dir` but `.cdb` files and the folder `skip`, two levels deep at most (the
-/// stock lists sit in `etc/lists/malicious-ioc/`).
-fn collect_files(dir: &Path, skip: &Path, out: &mut Vec<PathBuf>) {
-    fn walk(dir: &Path, skip: &Path, depth: u8, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            match entry.file_type() {
-                Ok(t) if t.is_dir() && depth > 0 && path != skip => {
-                    walk(&path, skip, depth - 1, out)
-                }
-                Ok(t) if t.is_file() && path.extension().is_none_or(|e| e != "cdb") => {
-                    out.push(path)
-                }
-                _ => {}
-            }
-        }
-    }
-    walk(dir, skip, 1, out);
 }
 
 fn finish(
@@ -749,35 +640,6 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reload_warnings_compare_on_their_message() {
-        let mut baseline = CheckReport::default();
-        for f in [
-            "wazuh-analysisd: WARNING: (7617): Signature ID '1' was not found.",
-            "wazuh-analysisd: WARNING: Mitre Technique ID 'T0000' not found in database.",
-            "wazuh-analysisd: WARNING: (7616): List 'etc/lists/wazuh-misp/misp-domain' could not be loaded. Rule '117164' will be ignored.",
-            "wazuh-analysisd: WARNING: (7617): Signature ID '117123' was not found and will be ignored in the 'if_sid' option of rule '117135'.",
-            "wazuh-analysisd: WARNING: (7617): Signature ID '5715' was not found and will be ignored in the 'if_sid' option of rule '100200'.",
-        ] {
-            baseline.findings.insert(f.into());
-        }
-        // As the reload's `data` has them: the message alone.
-        let warnings: Vec<String> = [
-            "(7617): Signature ID '1' was not found.",
-            "Mitre Technique ID 'T0000' not found in database.",
-            "(7616): List 'etc/lists/wazuh-misp/misp-ip' could not be loaded. Rule '117126' will be ignored.",
-            "(7616): List 'etc/lists/wazuh-misp/misp-domain' could not be loaded. Rule '117164' will be ignored.",
-            "(7617): Signature ID '117123' was not found and will be ignored in the 'if_sid' option of rule '117135'.",
-            "(7617): Signature ID '5715' was not found and will be ignored in the 'if_sid' option of rule '100200'.",
-        ]
-        .map(String::from)
-        .into();
-        // New, and ours (a list, a rule id of our block) even though the baseline had them; a
-        // known warning about someone else's rule stays known.
-        assert_eq!(new_warnings(117100, &warnings, &baseline), warnings[2..5]);
-        assert_eq!(message(" no tag here "), "no tag here");
-    }
 
     #[test]
     fn the_digest_tells_lists_apart() {
