@@ -23,12 +23,32 @@ pub fn new_warnings(base: u32, warnings: &[String], baseline: &CheckReport) -> V
 
 /// A finding's message: after its level tag, when it has one.
 fn message(text: &str) -> &str {
-    ["CRITICAL:", "ERROR:", "WARNING:", "INFO:"]
+    let text = ["CRITICAL:", "ERROR:", "WARNING:", "INFO:"]
         .iter()
         .filter_map(|tag| text.find(tag).map(|at| at + tag.len()))
         .min()
         .map_or(text, |at| &text[at..])
-        .trim()
+        .trim();
+    without_source_position(text)
+}
+
+/// In debug mode analysisd puts `file:line at function(): ` before the message
+/// (`os_analysisd_string_log_msg`, `src/analysisd/logmsg.c`).
+fn without_source_position(text: &str) -> &str {
+    let Some((head, rest)) = text.split_once("(): ") else {
+        return text;
+    };
+    let positioned = head.split_once(" at ").is_some_and(|(place, function)| {
+        place.rsplit_once(':').is_some_and(|(file, line)| {
+            !file.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) && !line.is_empty()
+        }) && !function.is_empty()
+            && !function.contains(' ')
+    });
+    if positioned {
+        rest.trim()
+    } else {
+        text
+    }
 }
 
 /// The rule id base our rules were installed with.
@@ -92,5 +112,15 @@ mod tests {
         // known warning about someone else's rule stays known.
         assert_eq!(new_warnings(117100, &warnings, &baseline), warnings[2..5]);
         assert_eq!(message(" no tag here "), "no tag here");
+        // analysisd in debug mode.
+        assert_eq!(
+            new_warnings(
+                117100,
+                &["rules.c:1479 at os_analysisd_check_mitre(): Mitre Technique ID 'T0000' not found in database.".to_string()],
+                &baseline
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(message("keep: a (b): c"), "keep: a (b): c");
     }
 }
