@@ -568,6 +568,50 @@ fn without_hot_reload_a_safe_restart_applies_the_lists_when_asked() {
     assert_eq!(h.snapshot(), before, "the previous lists, exactly");
 }
 
+/// analysisd never releases a list it opened when it hot-reloads: past the budget, new lists
+/// wait for its next start (or a safe restart when asked), and a new analysisd starts the count
+/// again.
+#[test]
+fn past_the_held_budget_new_lists_wait_for_analysisd_to_start_again() {
+    let h = NativeHome::new(json!({"native": {"max_reloads_per_start": 1}}));
+    let analysisd = Analysisd::bind(h.path(), OK);
+    assert_eq!(h.sync().0, 0);
+    assert_eq!(analysisd.requests(), 1);
+    assert_eq!(h.status()["held_reloads"], 1);
+    h.change_a_list();
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("apply at its next start"), "{out}");
+    assert_eq!(analysisd.requests(), 1, "no second reload");
+    assert_eq!(h.status()["last_result"], "held");
+    assert!(doctor_native(&h).contains(&("native.last_reload".into(), "warn".into())));
+    // Still held at the next sync: written, not reloaded.
+    h.allow_reload();
+    assert_eq!(h.sync().0, 0);
+    assert_eq!(analysisd.requests(), 1);
+    // The manager restarts: the new analysisd loaded the lists itself, no reload is needed…
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::create_dir_all(h.path().join("var/run")).unwrap();
+    std::fs::write(
+        h.path().join(format!(
+            "var/run/wazuh-analysisd-{}.pid",
+            std::process::id()
+        )),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    h.allow_reload();
+    assert_eq!(h.sync().0, 0);
+    assert_eq!(analysisd.requests(), 1);
+    assert_eq!(h.status()["last_result"], "at_start");
+    // …and its count starts again: the next change is reloaded.
+    h.change_a_list();
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("analysisd reloaded"), "{out}");
+    assert_eq!(analysisd.requests(), 2);
+}
+
 #[test]
 fn not_installed_writes_no_list() {
     let h = NativeHome::new(json!({}));

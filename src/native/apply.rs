@@ -67,6 +67,10 @@ pub enum Applied {
     Restarted { lists: Vec<String> },
     /// analysisd is not running: it loads the new lists when it starts.
     AtStart { lists: Vec<String> },
+    /// analysisd holds as much as `native.max_held_mb`/`max_reloads_per_start` allow of what
+    /// hot reloads leave it (it never releases opened lists): the new lists are on disk and
+    /// apply at its next start.
+    Held { lists: Vec<String> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,10 +203,22 @@ pub fn apply(
         .iter()
         .filter(|d| std::fs::read(&d.path).ok().as_deref() != Some(&d.text[..]))
         .collect();
-    // On disk already, but never put in force (empty lists are what install put in force).
+    // On disk already, but never put in force (empty lists are what install put in force, and
+    // an analysisd started after the lists were written has loaded them).
     let unapplied = changed.is_empty()
         && status.lists_digest != desired_digest
         && !(status.lists_digest.is_empty() && desired.iter().all(|d| d.text.is_empty()));
+    let paths: Vec<PathBuf> = desired.iter().map(|d| d.path.clone()).collect();
+    if unapplied && started_after(home, &paths) {
+        status.lists_digest = desired_digest;
+        (status.held_bytes, status.held_reloads) = (0, 0);
+        status.pending_since = 0;
+        status.built_from = built_from;
+        status.last_result = "at_start".into();
+        status.last_message = None;
+        write_status(&status, &state_dir)?;
+        return Ok(Applied::Unchanged);
+    }
     if changed.is_empty() && !unapplied {
         if status.pending_since != 0 || status.built_from != built_from {
             status.pending_since = 0;
@@ -266,14 +282,38 @@ pub fn apply(
         return finish(&mut status, &state_dir, now, Err(e), false, &key);
     }
 
-    let result = match reload::reload_ruleset(home, RELOAD_TIMEOUT) {
+    // What analysisd keeps of the lists this reload replaces (if it had opened them).
+    let replaced: u64 = previous
+        .iter()
+        .filter_map(|p| p.cdb.as_ref().and_then(|(f, ..)| f.metadata().ok()))
+        .map(|m| m.len())
+        .sum();
+    let reload = if within_budget(home, &mut status, native, replaced) {
+        let r = reload::reload_ruleset(home, RELOAD_TIMEOUT);
+        count_reload(&mut status, &r, replaced);
+        r
+    } else if native.restart_without_reload {
+        // A restart releases everything: the same way as before 4.13.
+        Ok(Reload::Unsupported)
+    } else {
+        return finish(
+            &mut status,
+            &state_dir,
+            now,
+            Ok(Applied::Held { lists: names }),
+            false,
+            &key,
+        );
+    };
+    let result = match reload {
         Ok(Reload::Done { warnings }) => {
             let new = new_warnings(rule_base(loaded), &warnings, &baseline);
             if new.is_empty() {
                 Ok(Applied::Reloaded { lists: names })
             } else {
                 let e = restored(&previous, ApplyError::NewWarnings(new));
-                let _ = reload::reload_ruleset(home, RELOAD_TIMEOUT);
+                let again = reload::reload_ruleset(home, RELOAD_TIMEOUT);
+                count_reload(&mut status, &again, replaced);
                 Err(e)
             }
         }
@@ -285,7 +325,10 @@ pub fn apply(
         Ok(Reload::Unsupported) if native.restart_without_reload => {
             match service::restart(home, ServiceManager::Auto) {
                 Ok(service::Restart::NotRunning) => Ok(Applied::AtStart { lists: names }),
-                Ok(_) => Ok(Applied::Restarted { lists: names }),
+                Ok(_) => {
+                    (status.held_bytes, status.held_reloads) = (0, 0);
+                    Ok(Applied::Restarted { lists: names })
+                }
                 Err(message) => {
                     let e = restored(&previous, ApplyError::Restart(message));
                     let _ = service::restart_forced(home, ServiceManager::Auto);
@@ -297,7 +340,8 @@ pub fn apply(
         Err(ReloadError::Connect { .. }) => Ok(Applied::AtStart { lists: names }),
         Err(ReloadError::Protocol(message)) => {
             let e = restored(&previous, ApplyError::Protocol(message));
-            let _ = reload::reload_ruleset(home, RELOAD_TIMEOUT);
+            let again = reload::reload_ruleset(home, RELOAD_TIMEOUT);
+            count_reload(&mut status, &again, replaced);
             Err(e)
         }
     };
@@ -365,7 +409,37 @@ fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Appli
         .into_iter()
         .map(native_rules::list_path)
         .collect();
-    let result = match reload::reload_ruleset(home, RELOAD_TIMEOUT) {
+    let paths: Vec<PathBuf> = native_rules::lists_used()
+        .into_iter()
+        .map(|k| home.join(native_rules::list_path(k)))
+        .collect();
+    if started_after(home, &paths) {
+        // Restarted since the cluster delivered them: loaded at its start.
+        status.lists_digest = delivered;
+        status.keys = keys;
+        status.pending_since = 0;
+        write_status(&status, &state_dir)?;
+        return Ok(Applied::Unchanged);
+    }
+    // The cluster renamed new files over the old ones: about their size stays held.
+    let replaced: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(cdb::cdb_path(p)).ok())
+        .map(|m| m.len())
+        .sum();
+    if !within_budget(home, &mut status, &loaded.settings.native, replaced) {
+        return finish(
+            &mut status,
+            &state_dir,
+            now,
+            Ok(Applied::Held { lists: names }),
+            false,
+            &key,
+        );
+    }
+    let reload = reload::reload_ruleset(home, RELOAD_TIMEOUT);
+    count_reload(&mut status, &reload, replaced);
+    let result = match reload {
         // A worker has no baseline of its own to compare with (the master judged the files),
         // but a warning naming our lists or rules means they match nothing here.
         Ok(Reload::Done { warnings }) => match ours(rule_base(loaded), warnings.iter())
@@ -589,6 +663,54 @@ fn write_status(status: &NativeStatus, dir: &Path) -> Result<(), ApplyError> {
         .map_err(io_err("cannot record native matching's status"))
 }
 
+/// Whether the running analysisd started after every list was last written (its pid file is
+/// written at its start, `CreatePID`): then it loaded them.
+fn started_after(home: &Path, lists: &[PathBuf]) -> bool {
+    let crate::wazuh::daemon::Daemon::Running { since, .. } =
+        crate::wazuh::daemon::status(home, "wazuh-analysisd")
+    else {
+        return false;
+    };
+    lists.iter().all(|p| {
+        std::fs::symlink_metadata(p)
+            .and_then(|m| m.modified())
+            .is_ok_and(|written| written < since)
+    })
+}
+
+/// Whether one more hot reload, leaving analysisd `adding` more bytes of replaced lists, stays
+/// within `native.max_held_mb` and `max_reloads_per_start`. The counts start again for a new
+/// analysisd (another pid).
+fn within_budget(
+    home: &Path,
+    status: &mut NativeStatus,
+    native: &crate::settings::NativeSettings,
+    adding: u64,
+) -> bool {
+    if let crate::wazuh::daemon::Daemon::Running { pid, .. } =
+        crate::wazuh::daemon::status(home, "wazuh-analysisd")
+    {
+        if pid != status.held_pid {
+            (status.held_pid, status.held_bytes, status.held_reloads) = (pid, 0, 0);
+        }
+    }
+    status.held_reloads < native.max_reloads_per_start
+        && status.held_bytes.saturating_add(adding) <= native.max_held_mb.saturating_mul(1 << 20)
+}
+
+/// A reload analysisd answered keeps a descriptor per opened list; one that loaded new lists
+/// keeps the replaced ones mapped too.
+fn count_reload(status: &mut NativeStatus, reload: &Result<Reload, ReloadError>, replaced: u64) {
+    match reload {
+        Ok(Reload::Done { .. }) => {
+            status.held_reloads += 1;
+            status.held_bytes = status.held_bytes.saturating_add(replaced);
+        }
+        Ok(Reload::Failed { .. }) | Err(ReloadError::Protocol(_)) => status.held_reloads += 1,
+        Ok(Reload::Unsupported) | Err(ReloadError::Connect { .. }) => {}
+    }
+}
+
 /// The lists were refused already: nothing is tried, and nothing waits either.
 fn still_refused(status: &mut NativeStatus, dir: &Path) -> Result<Applied, ApplyError> {
     if status.pending_since != 0 {
@@ -627,6 +749,14 @@ fn finish(
         Ok(Applied::AtStart { .. }) => (
             "at_start",
             Some("analysisd is not running: the lists apply when it starts".to_string()),
+        ),
+        Ok(Applied::Held { .. }) => (
+            "held",
+            Some(format!(
+                "analysisd never releases the lists it opened when it hot-reloads (os_remove_cdblist, src/analysisd/lists_list.c) and holds {} MiB of replaced lists after {} reloads since it started: the new lists apply at its next start (or set native.restart_without_reload to restart the manager safely now)",
+                status.held_bytes >> 20,
+                status.held_reloads
+            )),
         ),
         Ok(_) => return result,
         Err(e) => (e.kind(), Some(e.to_string())),

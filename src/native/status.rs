@@ -37,6 +37,13 @@ pub struct NativeStatus {
     /// not tried again (each try is a reload, which empties every correlation counter) until
     /// the lists or that configuration change.
     pub refused_key: String,
+    /// The analysisd (pid) the two counts below are for: what our hot reloads left it holding,
+    /// which only its restart releases.
+    pub held_pid: u32,
+    /// Bytes of replaced `.cdb` files it keeps mapped.
+    pub held_bytes: u64,
+    /// Hot reloads we asked of it (each keeps a descriptor per opened list).
+    pub held_reloads: u64,
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {

@@ -281,9 +281,17 @@ pub struct NativeSettings {
     /// At most one hot reload this often: a reload drops events in flight and resets
     /// correlation counters, so list changes in between wait for the next scheduled run.
     pub min_reload_interval_s: u64,
-    /// Before Wazuh 4.13 (no hot reload), restart the manager safely after the lists changed;
-    /// off by default: the lists then apply at the next restart.
+    /// Before Wazuh 4.13 (no hot reload), or once analysisd holds too much (below), restart the
+    /// manager safely after the lists changed; off by default: the lists then apply at the next
+    /// restart.
     pub restart_without_reload: bool,
+    /// analysisd never releases a list it opened when it hot-reloads (`os_remove_cdblist` in
+    /// `src/analysisd/lists_list.c` frees the names only): each reload keeps one descriptor and
+    /// one mapping per opened list, and a replaced `.cdb` keeps its disk space. Past this many MiB
+    /// of replaced `.cdb` files, or this many reloads, since analysisd started, new lists wait
+    /// for its next start instead of one more hot reload.
+    pub max_held_mb: u64,
+    pub max_reloads_per_start: u64,
 }
 
 impl Default for NativeSettings {
@@ -292,6 +300,8 @@ impl Default for NativeSettings {
             enabled: false,
             min_reload_interval_s: 300,
             restart_without_reload: false,
+            max_held_mb: 1024,
+            max_reloads_per_start: 1000,
         }
     }
 }

@@ -309,6 +309,10 @@ fn native(
             "native matching: wrote {} and restarted the manager",
             lists.join(", ")
         ),
+        Ok(Applied::Held { lists }) => format!(
+            "native matching: wrote {}; analysisd holds as much as native.max_held_mb and native.max_reloads_per_start allow of what hot reloads leave it (it never releases them), so they apply at its next start (`wazuh-misp doctor` says more)",
+            lists.join(", ")
+        ),
         Ok(Applied::AtStart { lists }) => format!(
             "native matching: wrote {}; analysisd is not running and loads them when it starts",
             lists.join(", ")

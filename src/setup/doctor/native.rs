@@ -203,6 +203,11 @@ pub(super) fn native_checks(ctx: &Ctx) -> Vec<Check> {
                 .clone()
                 .unwrap_or_else(|| status.last_result.clone()),
         ),
+        "held" => Check::warn(
+            "native.last_reload",
+            status.last_message.clone().unwrap_or_default(),
+            "restart the manager when you can (`sudo systemctl reload wazuh-manager`, or `bin/wazuh-control restart`): it releases what analysisd holds and loads the new lists; or set native.restart_without_reload, or raise native.max_held_mb / native.max_reloads_per_start if the disk and descriptors allow",
+        ),
         verdict @ ("rejected" | "failed" | "new_warnings") => Check::warn(
             "native.last_reload",
             format!(
