@@ -575,6 +575,15 @@ fn without_hot_reload_a_safe_restart_applies_the_lists_when_asked() {
 fn past_the_held_budget_new_lists_wait_for_analysisd_to_start_again() {
     let h = NativeHome::new(json!({"native": {"max_reloads_per_start": 1}}));
     let analysisd = Analysisd::bind(h.path(), OK);
+    // The running analysisd, as its pid file tells (a live process stands in for it).
+    let mut running = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let run_dir = h.path().join("var/run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let first_pid = run_dir.join(format!("wazuh-analysisd-{}.pid", running.id()));
+    std::fs::write(&first_pid, format!("{}\n", running.id())).unwrap();
     assert_eq!(h.sync().0, 0);
     assert_eq!(analysisd.requests(), 1);
     assert_eq!(h.status()["held_reloads"], 1);
@@ -591,12 +600,11 @@ fn past_the_held_budget_new_lists_wait_for_analysisd_to_start_again() {
     assert_eq!(analysisd.requests(), 1);
     // The manager restarts: the new analysisd loaded the lists itself, no reload is needed…
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    std::fs::create_dir_all(h.path().join("var/run")).unwrap();
+    running.kill().unwrap();
+    running.wait().unwrap();
+    std::fs::remove_file(&first_pid).unwrap();
     std::fs::write(
-        h.path().join(format!(
-            "var/run/wazuh-analysisd-{}.pid",
-            std::process::id()
-        )),
+        run_dir.join(format!("wazuh-analysisd-{}.pid", std::process::id())),
         format!("{}\n", std::process::id()),
     )
     .unwrap();

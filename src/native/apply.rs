@@ -680,19 +680,21 @@ fn started_after(home: &Path, lists: &[PathBuf]) -> bool {
 
 /// Whether one more hot reload, leaving analysisd `adding` more bytes of replaced lists, stays
 /// within `native.max_held_mb` and `max_reloads_per_start`. The counts start again for a new
-/// analysisd (another pid).
+/// analysisd (another pid); without a pid file to tell which analysisd runs (not running, or
+/// no `var/run`), nothing is counted against it.
 fn within_budget(
     home: &Path,
     status: &mut NativeStatus,
     native: &crate::settings::NativeSettings,
     adding: u64,
 ) -> bool {
-    if let crate::wazuh::daemon::Daemon::Running { pid, .. } =
+    let crate::wazuh::daemon::Daemon::Running { pid, .. } =
         crate::wazuh::daemon::status(home, "wazuh-analysisd")
-    {
-        if pid != status.held_pid {
-            (status.held_pid, status.held_bytes, status.held_reloads) = (pid, 0, 0);
-        }
+    else {
+        return true;
+    };
+    if pid != status.held_pid {
+        (status.held_pid, status.held_bytes, status.held_reloads) = (pid, 0, 0);
     }
     status.held_reloads < native.max_reloads_per_start
         && status.held_bytes.saturating_add(adding) <= native.max_held_mb.saturating_mul(1 << 20)
@@ -701,6 +703,9 @@ fn within_budget(
 /// A reload analysisd answered keeps a descriptor per opened list; one that loaded new lists
 /// keeps the replaced ones mapped too.
 fn count_reload(status: &mut NativeStatus, reload: &Result<Reload, ReloadError>, replaced: u64) {
+    if status.held_pid == 0 {
+        return;
+    }
     match reload {
         Ok(Reload::Done { .. }) => {
             status.held_reloads += 1;
