@@ -588,36 +588,96 @@ fn past_the_held_budget_new_lists_wait_for_analysisd_to_start_again() {
     assert_eq!(analysisd.requests(), 1);
     assert_eq!(h.status()["held_reloads"], 1);
     h.change_a_list();
+    let before = h.snapshot();
     let (code, out) = h.sync();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("apply at its next start"), "{out}");
     assert_eq!(analysisd.requests(), 1, "no second reload");
+    assert_eq!(
+        h.snapshot(),
+        before,
+        "held before anything is written or checked"
+    );
     assert_eq!(h.status()["last_result"], "held");
     assert!(doctor_native(&h).contains(&("native.last_reload".into(), "warn".into())));
-    // Still held at the next sync: written, not reloaded.
     h.allow_reload();
     assert_eq!(h.sync().0, 0);
-    assert_eq!(analysisd.requests(), 1);
-    // The manager restarts: the new analysisd loaded the lists itself, no reload is needed…
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    running.kill().unwrap();
-    running.wait().unwrap();
-    std::fs::remove_file(&first_pid).unwrap();
-    std::fs::write(
-        run_dir.join(format!("wazuh-analysisd-{}.pid", std::process::id())),
-        format!("{}\n", std::process::id()),
-    )
-    .unwrap();
+    assert_eq!(analysisd.requests(), 1, "still held");
+    // The manager restarts: a new analysisd, a new count, and the change is reloaded.
+    let restart = |h: &NativeHome, old: &mut std::process::Child, old_pid: &Path| {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        old.kill().unwrap();
+        old.wait().unwrap();
+        std::fs::remove_file(old_pid).unwrap();
+        let new = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let pid_file = h
+            .path()
+            .join(format!("var/run/wazuh-analysisd-{}.pid", new.id()));
+        std::fs::write(&pid_file, format!("{}\n", new.id())).unwrap();
+        (new, pid_file)
+    };
+    let (mut running, second_pid) = restart(&h, &mut running, &first_pid);
     h.allow_reload();
-    assert_eq!(h.sync().0, 0);
-    assert_eq!(analysisd.requests(), 1);
-    assert_eq!(h.status()["last_result"], "at_start");
-    // …and its count starts again: the next change is reloaded.
-    h.change_a_list();
     let (code, out) = h.sync();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("analysisd reloaded"), "{out}");
     assert_eq!(analysisd.requests(), 2);
+    // Lists on disk that the last analysisd never took (a run killed before its reload) are
+    // loaded by the next one when it starts: recorded, not reloaded.
+    let mut s = h.status();
+    s["lists_digest"] = json!("0");
+    s["built_from"] = json!("");
+    std::fs::write(
+        h.path().join("var/custom-misp/native.status"),
+        s.to_string(),
+    )
+    .unwrap();
+    let (mut running, _) = restart(&h, &mut running, &second_pid);
+    h.allow_reload();
+    assert_eq!(h.sync().0, 0);
+    assert_eq!(analysisd.requests(), 2);
+    assert_eq!(h.status()["last_result"], "at_start");
+    running.kill().unwrap();
+    let _ = running.wait();
+}
+
+/// The byte budget holds for lists already on disk too (a run killed before its reload).
+#[test]
+fn the_held_bytes_budget_counts_lists_already_on_disk() {
+    let h = NativeHome::new(json!({"native": {"max_held_mb": 0}}));
+    let analysisd = Analysisd::bind(h.path(), OK);
+    let mut running = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    std::fs::create_dir_all(h.path().join("var/run")).unwrap();
+    std::fs::write(
+        h.path()
+            .join(format!("var/run/wazuh-analysisd-{}.pid", running.id())),
+        format!("{}\n", running.id()),
+    )
+    .unwrap();
+    // Empty lists have no .cdb yet: nothing replaced, nothing held.
+    assert_eq!(h.sync().0, 0);
+    assert_eq!(analysisd.requests(), 1);
+    let mut s = h.status();
+    s["lists_digest"] = json!("0");
+    s["built_from"] = json!("");
+    std::fs::write(
+        h.path().join("var/custom-misp/native.status"),
+        s.to_string(),
+    )
+    .unwrap();
+    h.allow_reload();
+    let (code, out) = h.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("apply at its next start"), "{out}");
+    assert_eq!(analysisd.requests(), 1);
+    running.kill().unwrap();
+    let _ = running.wait();
 }
 
 #[test]

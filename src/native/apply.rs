@@ -209,13 +209,18 @@ pub fn apply(
         && status.lists_digest != desired_digest
         && !(status.lists_digest.is_empty() && desired.iter().all(|d| d.text.is_empty()));
     let paths: Vec<PathBuf> = desired.iter().map(|d| d.path.clone()).collect();
-    if unapplied && started_after(home, &paths) {
+    if unapplied && started_after(home, &status, &paths) {
         status.lists_digest = desired_digest;
-        (status.held_bytes, status.held_reloads) = (0, 0);
+        status.keys = desired
+            .iter()
+            .map(|d| (lists::list_name(d.kind), d.keys))
+            .collect();
+        status.refused = desired.iter().map(|d| d.refused).sum();
+        status.lists_written_at = now;
         status.pending_since = 0;
         status.built_from = built_from;
         status.last_result = "at_start".into();
-        status.last_message = None;
+        status.last_message = Some("analysisd loaded the lists when it started".into());
         write_status(&status, &state_dir)?;
         return Ok(Applied::Unchanged);
     }
@@ -236,6 +241,28 @@ pub fn apply(
             write_status(&status, &state_dir)?;
         }
         return Ok(Applied::Deferred { until });
+    }
+    // What analysisd keeps mapped once it reloads: the `.cdb` files this change replaces (or,
+    // for lists already on disk, the ones it may still hold). Judged before anything is
+    // written, so a held change costs no `-t`.
+    let replacing: Vec<&Path> = if changed.is_empty() {
+        paths.iter().map(PathBuf::as_path).collect()
+    } else {
+        changed.iter().map(|d| d.path.as_path()).collect()
+    };
+    let replaced = cdb_bytes(&replacing);
+    let over_budget = !within_budget(home, &mut status, native, replaced);
+    if over_budget && !native.restart_without_reload {
+        return finish(
+            &mut status,
+            &state_dir,
+            now,
+            Ok(Applied::Held {
+                lists: replacing.iter().map(|p| rel_of(home, p)).collect(),
+            }),
+            false,
+            &key,
+        );
     }
 
     let etc = home.join("etc");
@@ -282,28 +309,13 @@ pub fn apply(
         return finish(&mut status, &state_dir, now, Err(e), false, &key);
     }
 
-    // What analysisd keeps of the lists this reload replaces (if it had opened them).
-    let replaced: u64 = previous
-        .iter()
-        .filter_map(|p| p.cdb.as_ref().and_then(|(f, ..)| f.metadata().ok()))
-        .map(|m| m.len())
-        .sum();
-    let reload = if within_budget(home, &mut status, native, replaced) {
+    let reload = if over_budget {
+        // A restart releases everything (restart_without_reload): the way before 4.13.
+        Ok(Reload::Unsupported)
+    } else {
         let r = reload::reload_ruleset(home, RELOAD_TIMEOUT);
         count_reload(&mut status, &r, replaced);
         r
-    } else if native.restart_without_reload {
-        // A restart releases everything: the same way as before 4.13.
-        Ok(Reload::Unsupported)
-    } else {
-        return finish(
-            &mut status,
-            &state_dir,
-            now,
-            Ok(Applied::Held { lists: names }),
-            false,
-            &key,
-        );
     };
     let result = match reload {
         Ok(Reload::Done { warnings }) => {
@@ -413,20 +425,19 @@ fn apply_delivered(manager: &Manager, loaded: &Loaded, now: u64) -> Result<Appli
         .into_iter()
         .map(|k| home.join(native_rules::list_path(k)))
         .collect();
-    if started_after(home, &paths) {
+    if started_after(home, &status, &paths) {
         // Restarted since the cluster delivered them: loaded at its start.
         status.lists_digest = delivered;
         status.keys = keys;
+        status.lists_written_at = now;
         status.pending_since = 0;
+        status.last_result = "at_start".into();
+        status.last_message = Some("analysisd loaded the delivered lists when it started".into());
         write_status(&status, &state_dir)?;
         return Ok(Applied::Unchanged);
     }
     // The cluster renamed new files over the old ones: about their size stays held.
-    let replaced: u64 = paths
-        .iter()
-        .filter_map(|p| std::fs::metadata(cdb::cdb_path(p)).ok())
-        .map(|m| m.len())
-        .sum();
+    let replaced = cdb_bytes(&paths.iter().map(PathBuf::as_path).collect::<Vec<_>>());
     if !within_budget(home, &mut status, &loaded.settings.native, replaced) {
         return finish(
             &mut status,
@@ -663,19 +674,53 @@ fn write_status(status: &NativeStatus, dir: &Path) -> Result<(), ApplyError> {
         .map_err(io_err("cannot record native matching's status"))
 }
 
-/// Whether the running analysisd started after every list was last written (its pid file is
-/// written at its start, `CreatePID`): then it loaded them.
-fn started_after(home: &Path, lists: &[PathBuf]) -> bool {
-    let crate::wazuh::daemon::Daemon::Running { since, .. } =
-        crate::wazuh::daemon::status(home, "wazuh-analysisd")
-    else {
+/// The running analysisd: its pid and its pid file's date (written at its start, `CreatePID`,
+/// before it loads any list), or `None` without a pid file to tell.
+fn analysisd(home: &Path) -> Option<(u32, SystemTime)> {
+    match crate::wazuh::daemon::status(home, "wazuh-analysisd") {
+        crate::wazuh::daemon::Daemon::Running { pid, since } => Some((pid, since)),
+        _ => None,
+    }
+}
+
+fn whole_secs(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Whether an analysisd other than the one last counted started after every list was last
+/// written: then it loaded them. (Another one: a clock stepped back must not make lists written
+/// after the start look older than it.)
+fn started_after(home: &Path, status: &NativeStatus, lists: &[PathBuf]) -> bool {
+    let Some((pid, since)) = analysisd(home) else {
         return false;
     };
+    if (pid, whole_secs(since)) == (status.held_pid, status.held_since) {
+        return false;
+    }
     lists.iter().all(|p| {
         std::fs::symlink_metadata(p)
             .and_then(|m| m.modified())
             .is_ok_and(|written| written < since)
     })
+}
+
+/// The sizes of these lists' `.cdb` files.
+fn cdb_bytes(lists: &[&Path]) -> u64 {
+    lists
+        .iter()
+        .filter_map(|p| std::fs::symlink_metadata(cdb::cdb_path(p)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// A list's path relative to the home, as `<list>` declares it.
+fn rel_of(home: &Path, path: &Path) -> String {
+    path.strip_prefix(home)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Whether one more hot reload, leaving analysisd `adding` more bytes of replaced lists, stays
@@ -688,13 +733,13 @@ fn within_budget(
     native: &crate::settings::NativeSettings,
     adding: u64,
 ) -> bool {
-    let crate::wazuh::daemon::Daemon::Running { pid, .. } =
-        crate::wazuh::daemon::status(home, "wazuh-analysisd")
-    else {
+    let Some((pid, since)) = analysisd(home) else {
         return true;
     };
-    if pid != status.held_pid {
-        (status.held_pid, status.held_bytes, status.held_reloads) = (pid, 0, 0);
+    let since = whole_secs(since);
+    if (pid, since) != (status.held_pid, status.held_since) {
+        (status.held_pid, status.held_since) = (pid, since);
+        (status.held_bytes, status.held_reloads) = (0, 0);
     }
     status.held_reloads < native.max_reloads_per_start
         && status.held_bytes.saturating_add(adding) <= native.max_held_mb.saturating_mul(1 << 20)

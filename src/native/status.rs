@@ -37,9 +37,11 @@ pub struct NativeStatus {
     /// not tried again (each try is a reload, which empties every correlation counter) until
     /// the lists or that configuration change.
     pub refused_key: String,
-    /// The analysisd (pid) the two counts below are for: what our hot reloads left it holding,
-    /// which only its restart releases.
+    /// The analysisd (pid, and its pid file's date in seconds: a pid can come back) the two
+    /// counts below are for: what our hot reloads left it holding, which only its restart
+    /// releases.
     pub held_pid: u32,
+    pub held_since: u64,
     /// Bytes of replaced `.cdb` files it keeps mapped.
     pub held_bytes: u64,
     /// Hot reloads we asked of it (each keeps a descriptor per opened list).
