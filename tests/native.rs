@@ -251,6 +251,33 @@ impl NativeHome {
         self.allow_reload();
     }
 
+    /// What a run killed between writing the lists and reloading leaves: the status of the
+    /// lists before it.
+    fn forget_lists_in_force(&self) {
+        let mut s = self.status();
+        s["lists_digest"] = json!("0");
+        s["built_from"] = json!("");
+        std::fs::write(
+            self.path().join("var/custom-misp/native.status"),
+            s.to_string(),
+        )
+        .unwrap();
+    }
+
+    /// A live process standing in for analysisd, named by its pid file as Wazuh writes it.
+    fn start_analysisd(&self) -> (std::process::Child, PathBuf) {
+        let child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        std::fs::create_dir_all(self.path().join("var/run")).unwrap();
+        let pid_file = self
+            .path()
+            .join(format!("var/run/wazuh-analysisd-{}.pid", child.id()));
+        std::fs::write(&pid_file, format!("{}\n", child.id())).unwrap();
+        (child, pid_file)
+    }
+
     fn allow_reload(&self) {
         let mut s = self.status();
         s["last_reload_at"] = 0.into();
@@ -457,14 +484,7 @@ fn lists_written_but_never_put_in_force_are_reloaded_by_the_next_sync() {
     assert_eq!(h.sync().0, 0);
     assert_eq!(analysisd.requests(), 1);
     // What the killed run left: the status of the lists before it.
-    let mut s = h.status();
-    s["lists_digest"] = json!("0");
-    s["built_from"] = json!("");
-    std::fs::write(
-        h.path().join("var/custom-misp/native.status"),
-        s.to_string(),
-    )
-    .unwrap();
+    h.forget_lists_in_force();
     h.allow_reload();
     let before = h.snapshot();
     let (code, out) = h.sync();
@@ -575,15 +595,7 @@ fn without_hot_reload_a_safe_restart_applies_the_lists_when_asked() {
 fn past_the_held_budget_new_lists_wait_for_analysisd_to_start_again() {
     let h = NativeHome::new(json!({"native": {"max_reloads_per_start": 1}}));
     let analysisd = Analysisd::bind(h.path(), OK);
-    // The running analysisd, as its pid file tells (a live process stands in for it).
-    let mut running = std::process::Command::new("sleep")
-        .arg("600")
-        .spawn()
-        .unwrap();
-    let run_dir = h.path().join("var/run");
-    std::fs::create_dir_all(&run_dir).unwrap();
-    let first_pid = run_dir.join(format!("wazuh-analysisd-{}.pid", running.id()));
-    std::fs::write(&first_pid, format!("{}\n", running.id())).unwrap();
+    let (mut running, first_pid) = h.start_analysisd();
     assert_eq!(h.sync().0, 0);
     assert_eq!(analysisd.requests(), 1);
     assert_eq!(h.status()["held_reloads"], 1);
@@ -609,15 +621,7 @@ fn past_the_held_budget_new_lists_wait_for_analysisd_to_start_again() {
         old.kill().unwrap();
         old.wait().unwrap();
         std::fs::remove_file(old_pid).unwrap();
-        let new = std::process::Command::new("sleep")
-            .arg("600")
-            .spawn()
-            .unwrap();
-        let pid_file = h
-            .path()
-            .join(format!("var/run/wazuh-analysisd-{}.pid", new.id()));
-        std::fs::write(&pid_file, format!("{}\n", new.id())).unwrap();
-        (new, pid_file)
+        h.start_analysisd()
     };
     let (mut running, second_pid) = restart(&h, &mut running, &first_pid);
     h.allow_reload();
@@ -627,14 +631,7 @@ fn past_the_held_budget_new_lists_wait_for_analysisd_to_start_again() {
     assert_eq!(analysisd.requests(), 2);
     // Lists on disk that the last analysisd never took (a run killed before its reload) are
     // loaded by the next one when it starts: recorded, not reloaded.
-    let mut s = h.status();
-    s["lists_digest"] = json!("0");
-    s["built_from"] = json!("");
-    std::fs::write(
-        h.path().join("var/custom-misp/native.status"),
-        s.to_string(),
-    )
-    .unwrap();
+    h.forget_lists_in_force();
     let (mut running, _) = restart(&h, &mut running, &second_pid);
     h.allow_reload();
     assert_eq!(h.sync().0, 0);
@@ -649,28 +646,11 @@ fn past_the_held_budget_new_lists_wait_for_analysisd_to_start_again() {
 fn the_held_bytes_budget_counts_lists_already_on_disk() {
     let h = NativeHome::new(json!({"native": {"max_held_mb": 0}}));
     let analysisd = Analysisd::bind(h.path(), OK);
-    let mut running = std::process::Command::new("sleep")
-        .arg("600")
-        .spawn()
-        .unwrap();
-    std::fs::create_dir_all(h.path().join("var/run")).unwrap();
-    std::fs::write(
-        h.path()
-            .join(format!("var/run/wazuh-analysisd-{}.pid", running.id())),
-        format!("{}\n", running.id()),
-    )
-    .unwrap();
+    let (mut running, _) = h.start_analysisd();
     // Empty lists have no .cdb yet: nothing replaced, nothing held.
     assert_eq!(h.sync().0, 0);
     assert_eq!(analysisd.requests(), 1);
-    let mut s = h.status();
-    s["lists_digest"] = json!("0");
-    s["built_from"] = json!("");
-    std::fs::write(
-        h.path().join("var/custom-misp/native.status"),
-        s.to_string(),
-    )
-    .unwrap();
+    h.forget_lists_in_force();
     h.allow_reload();
     let (code, out) = h.sync();
     assert_eq!(code, 0, "{out}");

@@ -210,13 +210,7 @@ pub fn apply(
         && !(status.lists_digest.is_empty() && desired.iter().all(|d| d.text.is_empty()));
     let paths: Vec<PathBuf> = desired.iter().map(|d| d.path.clone()).collect();
     if unapplied && started_after(home, &status, &paths) {
-        status.lists_digest = desired_digest;
-        status.keys = desired
-            .iter()
-            .map(|d| (lists::list_name(d.kind), d.keys))
-            .collect();
-        status.refused = desired.iter().map(|d| d.refused).sum();
-        status.lists_written_at = now;
+        record_in_force(&mut status, &desired, desired_digest, now);
         status.pending_since = 0;
         status.built_from = built_from;
         status.last_result = "at_start".into();
@@ -358,13 +352,7 @@ pub fn apply(
         }
     };
     if result.is_ok() {
-        status.keys = desired
-            .iter()
-            .map(|d| (lists::list_name(d.kind), d.keys))
-            .collect();
-        status.refused = desired.iter().map(|d| d.refused).sum();
-        status.lists_digest = desired_digest;
-        status.lists_written_at = now;
+        record_in_force(&mut status, &desired, desired_digest, now);
         status.built_from = source_stamp(home, &state_dir);
     }
     let reached = !matches!(result, Ok(Applied::AtStart { .. }));
@@ -672,6 +660,17 @@ fn write_status(status: &NativeStatus, dir: &Path) -> Result<(), ApplyError> {
     status
         .write(dir)
         .map_err(io_err("cannot record native matching's status"))
+}
+
+/// These lists are the ones in force now.
+fn record_in_force(status: &mut NativeStatus, desired: &[Desired], digest: String, now: u64) {
+    status.keys = desired
+        .iter()
+        .map(|d| (lists::list_name(d.kind), d.keys))
+        .collect();
+    status.refused = desired.iter().map(|d| d.refused).sum();
+    status.lists_digest = digest;
+    status.lists_written_at = now;
 }
 
 /// The running analysisd: its pid and its pid file's date (written at its start, `CreatePID`,
