@@ -53,11 +53,7 @@ fn without_source_position(text: &str) -> &str {
 
 /// The rule id base our rules were installed with.
 pub(super) fn rule_base(loaded: &Loaded) -> u32 {
-    loaded
-        .settings
-        .install
-        .rule_id_base
-        .unwrap_or(crate::wazuh::rules::DEFAULT_RULE_ID_BASE)
+    loaded.settings.install.base()
 }
 
 /// Findings that name our lists, our rules file or one of our native rules as the rule the

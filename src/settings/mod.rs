@@ -344,6 +344,14 @@ pub struct InstallChoices {
     pub sample_rule: bool,
 }
 
+impl InstallChoices {
+    /// The rule id base our rules are installed with: the chosen one, else the default.
+    pub fn base(&self) -> u32 {
+        self.rule_id_base
+            .unwrap_or(crate::wazuh::rules::DEFAULT_RULE_ID_BASE)
+    }
+}
+
 /// The MISP API key. It has no `Display`, and its `Debug` is masked, so it cannot end up in a
 /// log line or an error message by accident.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

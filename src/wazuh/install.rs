@@ -188,7 +188,7 @@ pub fn plan_install(
             choices.rule_ids = legacy.rule_ids.clone();
         }
     }
-    let base = choices.rule_id_base.unwrap_or(rules::DEFAULT_RULE_ID_BASE);
+    let base = choices.base();
     let mut filters = Filters {
         level: choices.level,
         groups: choices.groups.clone(),

@@ -243,11 +243,7 @@ pub(super) fn native_checks(ctx: &Ctx) -> Vec<Check> {
 /// The admin's own rules that analysisd tries before ours under the same stock rule: the events
 /// they take keep the admin's alert and are not matched natively.
 fn shadow_check(ctx: &Ctx, loaded: &crate::settings::Loaded) -> Option<Check> {
-    let base = loaded
-        .settings
-        .install
-        .rule_id_base
-        .unwrap_or(crate::wazuh::rules::DEFAULT_RULE_ID_BASE);
+    let base = loaded.settings.install.base();
     let lal = ctx
         .inspection
         .as_ref()
